@@ -1,0 +1,136 @@
+// Every error the agent raises is a DpuError with a stable `code`. Codes are
+// never reused or renamed: logs, metrics labels and (through the API boundary's
+// mapping) gRPC reasons depend on them. Same idea as undici's UND_ERR_* and
+// fastify's lib/errors.js: one place, one class per failure family.
+
+export type ErrorCode =
+  // config
+  | 'DPU_ERR_CONFIG'
+  // JSON-RPC / transport
+  | 'DPU_ERR_REMOTE_SYNTAX'
+  | 'DPU_ERR_CONNECT'
+  | 'DPU_ERR_CONNECTION_CLOSED'
+  | 'DPU_ERR_PROTOCOL'
+  | 'DPU_ERR_MESSAGE_TOO_LARGE'
+  | 'DPU_ERR_TIMEOUT'
+  | 'DPU_ERR_RPC'
+  // OVSDB
+  | 'DPU_ERR_OVSDB'
+  | 'DPU_ERR_OVSDB_SCHEMA'
+  | 'DPU_ERR_OVSDB_NOT_LEADER'
+  // unixctl
+  | 'DPU_ERR_UNIXCTL'
+  // chassis
+  | 'DPU_ERR_CHASSIS';
+
+export class DpuError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A config key is missing or invalid. `key` is the dotted path (e.g. `ovn.encapIp`). */
+export class ConfigError extends DpuError {
+  constructor(readonly key: string, message: string) {
+    super('DPU_ERR_CONFIG', `config ${key}: ${message}`);
+  }
+}
+
+/** An OVS remote string (`unix:`, `tcp:`, `ssl:`) does not parse. */
+export class RemoteSyntaxError extends DpuError {
+  constructor(readonly remote: string, message: string) {
+    super('DPU_ERR_REMOTE_SYNTAX', `remote ${JSON.stringify(remote)}: ${message}`);
+  }
+}
+
+/** Could not open a connection to any remote. */
+export class ConnectError extends DpuError {
+  constructor(readonly remote: string, options?: { cause?: unknown }) {
+    super('DPU_ERR_CONNECT', `cannot connect to ${remote}`, options);
+  }
+}
+
+/** The connection went away while a request was outstanding (or before it was sent). */
+export class ConnectionClosedError extends DpuError {
+  constructor(message = 'connection closed', options?: { cause?: unknown }) {
+    super('DPU_ERR_CONNECTION_CLOSED', message, options);
+  }
+}
+
+/** The peer sent something that is not valid JSON-RPC 1.0 (bad JSON, bad shape). */
+export class ProtocolError extends DpuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DPU_ERR_PROTOCOL', message, options);
+  }
+}
+
+/** A single JSON message exceeded the configured maximum. */
+export class MessageTooLargeError extends DpuError {
+  constructor(readonly limitBytes: number) {
+    super('DPU_ERR_MESSAGE_TOO_LARGE', `message exceeds ${limitBytes} bytes`);
+  }
+}
+
+/** A request got no reply in time. */
+export class TimeoutError extends DpuError {
+  constructor(readonly what: string, readonly timeoutMs: number) {
+    super('DPU_ERR_TIMEOUT', `${what} timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The peer answered a JSON-RPC request with a non-null `error`. */
+export class RpcError extends DpuError {
+  constructor(readonly method: string, readonly error: unknown) {
+    super('DPU_ERR_RPC', `${method}: ${typeof error === 'string' ? error : JSON.stringify(error)}`);
+  }
+}
+
+/**
+ * An OVSDB operation or commit failed. `error` is the server's short error
+ * string ("constraint violation", "timed out", "not owner", "referential
+ * integrity violation", …); `details` its free text. `opIndex` is the failing
+ * op (or ops.length for a commit-time error, RFC 7047 §4.1.3).
+ */
+export class OvsdbError extends DpuError {
+  constructor(
+    readonly error: string,
+    readonly details: string | undefined,
+    readonly opIndex: number | undefined,
+    readonly op?: string,
+  ) {
+    super(
+      'DPU_ERR_OVSDB',
+      `ovsdb: ${error}${details ? `: ${details}` : ''}${opIndex !== undefined ? ` (op ${opIndex}${op ? ` ${op}` : ''})` : ''}`,
+    );
+  }
+}
+
+/** A table/column is not in the server's schema, or a value does not fit its type. */
+export class OvsdbSchemaError extends DpuError {
+  constructor(message: string) {
+    super('DPU_ERR_OVSDB_SCHEMA', message);
+  }
+}
+
+/** The server we reached is not the Raft leader (or has no quorum / stale data) and we asked for leader-only. */
+export class NotLeaderError extends DpuError {
+  constructor(readonly remote: string, readonly reason: string) {
+    super('DPU_ERR_OVSDB_NOT_LEADER', `${remote}: ${reason}`);
+  }
+}
+
+/** ovs-appctl-style command failed (the daemon's error text, or no such command). */
+export class UnixctlError extends DpuError {
+  constructor(readonly command: string, readonly error: string) {
+    super('DPU_ERR_UNIXCTL', `${command}: ${error.trim()}`);
+  }
+}
+
+export class ChassisError extends DpuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DPU_ERR_CHASSIS', message, options);
+  }
+}
