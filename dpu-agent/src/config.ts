@@ -1,0 +1,245 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { ConfigError } from './errors.ts';
+import { parseRemotes } from './jsonrpc/remote.ts';
+
+// Validated once at the edge (file + env), then frozen and passed down. Units
+// live in the names. Unknown keys are errors: a typo in a security-relevant
+// setting must not be silently ignored.
+
+export type EncapType = 'geneve' | 'vxlan';
+export type TcPolicy = 'none' | 'skip_sw' | 'skip_hw';
+export type DatapathType = 'system' | 'netdev';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface TlsPaths {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string;
+}
+
+export interface ChassisConfig {
+  /** OVN chassis name (`external_ids:system-id`). */
+  readonly systemId: string;
+  readonly hostname: string;
+  /** What ovn-controller dials: one remote or a comma-separated Raft cluster list. */
+  readonly ovnRemote: string;
+  readonly encapType: EncapType;
+  readonly encapIp: string;
+  readonly bridge: string;
+  readonly datapathType: DatapathType;
+  readonly transportZones: readonly string[];
+  readonly hwOffload: boolean;
+  readonly tcPolicy: TcPolicy;
+}
+
+export interface AgentConfig {
+  readonly ovsdb: {
+    /** Local Open_vSwitch database, e.g. `unix:/var/run/openvswitch/db.sock`. */
+    readonly remote: string;
+    readonly tls: TlsPaths | undefined;
+    readonly requestTimeoutMs: number;
+  };
+  readonly chassis: ChassisConfig;
+  readonly reconcile: {
+    /** false = alert-only: drift is logged and counted but not repaired. */
+    readonly repairDrift: boolean;
+  };
+  readonly log: { readonly level: LogLevel };
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+// Same rule OVS applies to names it accepts in a few places; keeps chassis names
+// safe to use as OVN identifiers and in logs.
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const BRIDGE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/; // IFNAMSIZ-1
+
+type Json = Record<string, unknown>;
+
+/** Environment overrides: `DPU_AGENT_<SECTION>_<KEY>` in SCREAMING_SNAKE, e.g. DPU_AGENT_CHASSIS_ENCAP_IP. */
+export const ENV_KEYS: Record<string, string> = {
+  DPU_AGENT_OVSDB_REMOTE: 'ovsdb.remote',
+  DPU_AGENT_OVSDB_REQUEST_TIMEOUT_MS: 'ovsdb.requestTimeoutMs',
+  DPU_AGENT_CHASSIS_SYSTEM_ID: 'chassis.systemId',
+  DPU_AGENT_CHASSIS_HOSTNAME: 'chassis.hostname',
+  DPU_AGENT_CHASSIS_OVN_REMOTE: 'chassis.ovnRemote',
+  DPU_AGENT_CHASSIS_ENCAP_TYPE: 'chassis.encapType',
+  DPU_AGENT_CHASSIS_ENCAP_IP: 'chassis.encapIp',
+  DPU_AGENT_CHASSIS_BRIDGE: 'chassis.bridge',
+  DPU_AGENT_CHASSIS_DATAPATH_TYPE: 'chassis.datapathType',
+  DPU_AGENT_CHASSIS_TRANSPORT_ZONES: 'chassis.transportZones',
+  DPU_AGENT_CHASSIS_HW_OFFLOAD: 'chassis.hwOffload',
+  DPU_AGENT_CHASSIS_TC_POLICY: 'chassis.tcPolicy',
+  DPU_AGENT_RECONCILE_REPAIR_DRIFT: 'reconcile.repairDrift',
+  DPU_AGENT_LOG_LEVEL: 'log.level',
+};
+
+export async function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
+  let raw: unknown = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('--config', `cannot read ${file}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError('--config', `${file} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return parseConfig(raw, env);
+}
+
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentConfig {
+  if (!isObject(raw)) throw new ConfigError('(root)', 'must be a JSON object');
+  const merged = structuredClone(raw) as Json;
+  for (const [name, path] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v !== undefined) setPath(merged, path, v);
+  }
+  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log']);
+  const ovsdb = section(merged, 'ovsdb');
+  const chassis = section(merged, 'chassis');
+  const reconcile = section(merged, 'reconcile');
+  const log = section(merged, 'log');
+  checkKeys(ovsdb, 'ovsdb.', ['remote', 'tls', 'requestTimeoutMs']);
+  checkKeys(chassis, 'chassis.', [
+    'systemId', 'hostname', 'ovnRemote', 'encapType', 'encapIp', 'bridge',
+    'datapathType', 'transportZones', 'hwOffload', 'tcPolicy',
+  ]);
+  checkKeys(reconcile, 'reconcile.', ['repairDrift']);
+  checkKeys(log, 'log.', ['level']);
+
+  const ovsdbRemote = str(ovsdb, 'ovsdb.remote', 'unix:/var/run/openvswitch/db.sock');
+  remotes('ovsdb.remote', ovsdbRemote);
+  let tls: TlsPaths | undefined;
+  if (ovsdb['tls'] !== undefined) {
+    const t = ovsdb['tls'];
+    if (!isObject(t)) throw new ConfigError('ovsdb.tls', 'must be an object {key, cert, ca}');
+    checkKeys(t, 'ovsdb.tls.', ['key', 'cert', 'ca']);
+    tls = { key: str(t, 'ovsdb.tls.key'), cert: str(t, 'ovsdb.tls.cert'), ca: str(t, 'ovsdb.tls.ca') };
+  }
+  if (ovsdbRemote.includes('ssl:') && !tls) throw new ConfigError('ovsdb.tls', 'required for an ssl: remote');
+
+  const systemId = str(chassis, 'chassis.systemId');
+  if (!NAME_RE.test(systemId)) throw new ConfigError('chassis.systemId', `${JSON.stringify(systemId)} must match ${NAME_RE}`);
+  const host = str(chassis, 'chassis.hostname', hostname());
+  const ovnRemote = str(chassis, 'chassis.ovnRemote');
+  remotes('chassis.ovnRemote', ovnRemote);
+  const encapType = oneOf(chassis, 'chassis.encapType', ['geneve', 'vxlan'] as const, 'geneve');
+  const encapIp = str(chassis, 'chassis.encapIp');
+  if (isIP(encapIp) === 0) throw new ConfigError('chassis.encapIp', `${JSON.stringify(encapIp)} is not an IP address`);
+  const bridge = str(chassis, 'chassis.bridge', 'br-int');
+  if (!BRIDGE_RE.test(bridge)) throw new ConfigError('chassis.bridge', `${JSON.stringify(bridge)} is not a valid bridge name`);
+  const datapathType = oneOf(chassis, 'chassis.datapathType', ['system', 'netdev'] as const, 'system');
+  const transportZones = strList(chassis, 'chassis.transportZones');
+  for (const z of transportZones) {
+    if (!NAME_RE.test(z)) throw new ConfigError('chassis.transportZones', `${JSON.stringify(z)} must match ${NAME_RE}`);
+  }
+  const hwOffload = bool(chassis, 'chassis.hwOffload', true);
+  const tcPolicy = oneOf(chassis, 'chassis.tcPolicy', ['none', 'skip_sw', 'skip_hw'] as const, 'none');
+
+  return deepFreeze({
+    ovsdb: {
+      remote: ovsdbRemote,
+      tls,
+      requestTimeoutMs: int(ovsdb, 'ovsdb.requestTimeoutMs', 10_000, 100, 600_000),
+    },
+    chassis: { systemId, hostname: host, ovnRemote, encapType, encapIp, bridge, datapathType, transportZones, hwOffload, tcPolicy },
+    reconcile: { repairDrift: bool(reconcile, 'reconcile.repairDrift', true) },
+    log: { level: oneOf(log, 'log.level', LOG_LEVELS, 'info') },
+  });
+}
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function section(o: Json, key: string): Json {
+  const v = o[key];
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new ConfigError(key, 'must be an object');
+  return v;
+}
+
+function checkKeys(o: Json, prefix: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new ConfigError(`${prefix}${k}`, `unknown key (allowed: ${allowed.join(', ')})`);
+  }
+}
+
+function setPath(o: Json, path: string, value: string): void {
+  const [sec, key] = path.split('.') as [string, string];
+  const s = (o[sec] = isObject(o[sec]) ? o[sec] : {}) as Json;
+  s[key] = value;
+}
+
+function str(o: Json, path: string, dflt?: string): string {
+  const v = o[leaf(path)];
+  if (v === undefined) {
+    if (dflt !== undefined) return dflt;
+    throw new ConfigError(path, 'is required');
+  }
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(path, 'must be a non-empty string');
+  return v;
+}
+
+function strList(o: Json, path: string): string[] {
+  const v = o[leaf(path)];
+  if (v === undefined) return [];
+  // env gives "a,b"; the file gives ["a","b"].
+  if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new ConfigError(path, 'must be a list of strings');
+  return v as string[];
+}
+
+function bool(o: Json, path: string, dflt: boolean): boolean {
+  const v = o[leaf(path)];
+  if (v === undefined) return dflt;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new ConfigError(path, 'must be true or false');
+}
+
+function int(o: Json, path: string, dflt: number, min: number, max: number): number {
+  let v = o[leaf(path)];
+  if (v === undefined) return dflt;
+  if (typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(path, `must be an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+function oneOf<T extends string>(o: Json, path: string, allowed: readonly T[], dflt: T): T {
+  const v = o[leaf(path)];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(path, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(v)})`);
+  }
+  return v as T;
+}
+
+function remotes(path: string, value: string): void {
+  try {
+    parseRemotes(value);
+  } catch (err) {
+    throw new ConfigError(path, (err as Error).message);
+  }
+}
+
+function leaf(path: string): string {
+  return path.slice(path.lastIndexOf('.') + 1);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (typeof o === 'object' && o !== null) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
