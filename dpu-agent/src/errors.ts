@@ -21,7 +21,9 @@ export type ErrorCode =
   // unixctl
   | 'DPU_ERR_UNIXCTL'
   // chassis
-  | 'DPU_ERR_CHASSIS';
+  | 'DPU_ERR_CHASSIS'
+  // hw (representors, VF functions)
+  | 'DPU_ERR_HW';
 
 export class DpuError extends Error {
   readonly code: ErrorCode;
@@ -132,5 +134,12 @@ export class UnixctlError extends DpuError {
 export class ChassisError extends DpuError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DPU_ERR_CHASSIS', message, options);
+  }
+}
+
+/** A representor / VF operation failed (bad VF id or MAC, device missing, tool failed). */
+export class HwError extends DpuError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DPU_ERR_HW', message, options);
   }
 }
