@@ -1,0 +1,42 @@
+// Plugging a representor into br-int for a pod: until the agent's plug path and
+// the host API exist, the lab does it here, in one place, so it can be swapped
+// for the agent's OVSDB path without touching callers.
+import { vsctl } from './dpu.ts';
+import { run, sh } from './sh.ts';
+import type { DpuState } from './state.ts';
+
+/**
+ * same as: ovs-vsctl add-port br-int pf0vfJ -- set Interface pf0vfJ
+ *            external_ids:iface-id=NS_NAME external_ids:attached-mac=MAC
+ */
+export async function plugRepresentor(d: DpuState, rep: string, ifaceId: string, mac: string): Promise<void> {
+  await vsctl(
+    d,
+    '--no-wait', '--may-exist', 'add-port', 'br-int', rep,
+    '--', 'set', 'Interface', rep, `external_ids:iface-id=${ifaceId}`, `external_ids:attached-mac="${mac}"`,
+  );
+}
+
+/** Idempotent. same as: ovs-vsctl --if-exists del-port br-int pf0vfJ */
+export async function unplugRepresentor(d: DpuState, rep: string): Promise<void> {
+  await vsctl(d, '--no-wait', '--if-exists', 'del-port', 'br-int', rep);
+}
+
+/**
+ * Waits until ovn-controller has installed the port's flows (bounded by timeoutS).
+ * same as: ovs-vsctl --timeout=S wait-until Interface pf0vfJ external_ids:ovn-installed=true
+ * Returns false on timeout.
+ */
+export async function waitOvnInstalled(d: DpuState, rep: string, timeoutS = 10): Promise<boolean> {
+  const r = await run(
+    ['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, `--timeout=${timeoutS}`, 'wait-until', 'Interface', rep, 'external_ids:ovn-installed="true"'],
+    { timeoutMs: (timeoutS + 5) * 1000 },
+  );
+  return r.code === 0;
+}
+
+/** Whether ovn-controller has marked the port installed (one read, no wait). */
+export async function ovnInstalled(d: DpuState, rep: string): Promise<boolean> {
+  const v = await sh(['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, '--if-exists', 'get', 'Interface', rep, 'external_ids:ovn-installed']).catch(() => '');
+  return v.replace(/"/g, '') === 'true';
+}

@@ -1,0 +1,144 @@
+// The run's state file, written incrementally: each resource is recorded the
+// moment it is created (netns) or right after (pid), so `down` can undo a crashed
+// `up`. Writes are atomic (tmp + rename); a lock dir serialises CLI invocations.
+import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { RUN_ROOT, runDir } from './plan.ts';
+
+export interface ProcRecord {
+  /** e.g. `dpu1/ovs-vswitchd`. */
+  name: string;
+  ns: string;
+  pid: number;
+  /** /proc/<pid>/stat field 22: guards against killing a recycled pid. */
+  startTime: string;
+  pidfile?: string;
+  ctl?: string;
+  log: string;
+}
+
+export interface DpuState {
+  k: number;
+  name: string;
+  ns: string;
+  hostNs: string;
+  dir: string;
+  tunnelIp: string;
+  vfs: number;
+  /** Filled once the chassis is configured (by the agent). */
+  chassisReady?: boolean;
+}
+
+export interface PodState {
+  namespace: string;
+  name: string;
+  lsp: string;
+  node: number;
+  vf: number;
+  mac: string;
+  ip: string;
+  netns: string;
+  /** Set when the representor is in br-int with its iface-id. */
+  plugged?: boolean;
+}
+
+export interface PolicyState {
+  /** `deny` rule id: target pod key plus optional source pod key. */
+  id: string;
+  pg: string;
+  target: string;
+  from?: string;
+}
+
+export interface LabState {
+  version: 1;
+  prefix: string;
+  dir: string;
+  phase: 'creating' | 'up' | 'failed' | 'deleting';
+  createdAt: string;
+  options: { dpus: number; sbCluster: number; vfs: number };
+  /** Netns this run created, in creation order. */
+  netns: string[];
+  /** Links created (informational: all live inside the run's netns, so netns deletion removes them). */
+  links: string[];
+  procs: ProcRecord[];
+  central?: { ns: string; ip: string; dir: string; nbSock: string; sbSocks: string[]; sbRemotes: string[] };
+  dpus: DpuState[];
+  pods: Record<string, PodState>;
+  policies: PolicyState[];
+  timings: Record<string, number>;
+}
+
+export function newState(prefix: string, options: LabState['options']): LabState {
+  return {
+    version: 1,
+    prefix,
+    dir: runDir(prefix),
+    phase: 'creating',
+    createdAt: new Date().toISOString(),
+    options,
+    netns: [],
+    links: [],
+    procs: [],
+    dpus: [],
+    pods: {},
+    policies: [],
+    timings: {},
+  };
+}
+
+export const statePath = (prefix: string): string => join(runDir(prefix), 'state.json');
+
+export function loadState(prefix: string): LabState | undefined {
+  const p = statePath(prefix);
+  if (!existsSync(p)) return undefined;
+  return JSON.parse(readFileSync(p, 'utf8')) as LabState;
+}
+
+export function saveState(s: LabState): void {
+  mkdirSync(s.dir, { recursive: true });
+  const p = statePath(s.prefix);
+  const tmp = `${p}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s, null, 2) + '\n');
+  renameSync(tmp, p);
+}
+
+/** Prefixes that have a run dir (whether or not their state file made it). */
+export function listRuns(): string[] {
+  if (!existsSync(RUN_ROOT)) return [];
+  return readdirSync(RUN_ROOT).filter((n) => statSync(join(RUN_ROOT, n)).isDirectory()).sort();
+}
+
+/**
+ * Takes the run's lock (mkdir is atomic), runs fn, releases. A lock older than
+ * `staleMs` is from a crashed CLI and is broken. Bounded: gives up after `tries`.
+ */
+export async function withLock<T>(prefix: string, fn: () => Promise<T>, tries = 600, staleMs = 120_000): Promise<T> {
+  const dir = runDir(prefix);
+  mkdirSync(dir, { recursive: true });
+  const lock = join(dir, 'lock');
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > staleMs) rmdirSync(lock);
+      } catch {
+        /* raced with the owner releasing it */
+      }
+      if (i >= tries) throw new Error(`lab ${prefix} is locked by another lab command (${lock})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      rmdirSync(lock);
+    } catch {
+      /* down removed the run dir */
+    }
+  }
+}
