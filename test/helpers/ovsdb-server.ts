@@ -9,6 +9,7 @@
 //   the temp dir. Belt and braces: children get PR_SET_PDEATHSIG=SIGKILL (via
 //   util-linux `setpriv`) so they die with this process even when it is
 //   SIGKILLed by tap's timeout, and a process 'exit' hook kills any left alive.
+//   Temp dirs carry the owner's pid; dirs of dead owners are swept on first use.
 // - Readiness = the unix socket accepts a connection AND every requested TCP
 //   port (client, ssl, raft) is in LISTEN state owned by that very pid (checked
 //   in /proc, so a foreign process that grabbed the port is not mistaken for
@@ -62,7 +63,7 @@ export interface StartOvsdbServerOptions {
   tcp?: boolean;
   /** also listen on pssl:PORT:127.0.0.1 with a throwaway CA (client certs in `tls`) */
   ssl?: boolean;
-  /** use this dir (created if missing, NOT removed on teardown); default: a fresh temp dir, removed on teardown */
+  /** use this dir (created if missing, must hold no database yet, NOT removed on teardown); default: a fresh temp dir, removed on teardown */
   dir?: string;
   /**
    * Insert the root row the system scripts create (ovs-vsctl init / ovn-nbctl init):
@@ -257,6 +258,42 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+// ---------------------------------------------------------------------------
+// temp dirs: marked with the owning pid; dirs of dead owners (a test process
+// killed by tap's timeout never runs its teardown) are swept on first use.
+
+const OWNER_MARK = '.dpu-test-owner';
+const TEMP_PREFIX = /^ovsdb-(raft-|pki-)?[A-Za-z0-9]{6}$/;
+let swept = false;
+
+async function sweepStaleDirs(): Promise<void> {
+  if (swept) return;
+  swept = true;
+  let entries: string[];
+  try {
+    entries = await readdir(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    if (!TEMP_PREFIX.test(name)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number((await readFile(join(dir, OWNER_MARK), 'utf8')).trim());
+      if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) await rm(dir, { recursive: true, force: true });
+    } catch {
+      // no marker (not ours, or being created): leave it
+    }
+  }
+}
+
+async function makeTempDir(prefix: string): Promise<string> {
+  await sweepStaleDirs();
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await writeFile(join(dir, OWNER_MARK), `${process.pid}\n`);
+  return dir;
 }
 
 // ---------------------------------------------------------------------------
@@ -511,7 +548,7 @@ export function testPki(): Promise<Pki> {
 
 async function makePki(): Promise<Pki> {
   installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), 'ovsdb-pki-'));
+  const dir = await makeTempDir('ovsdb-pki-');
   tempDirs.add(dir);
   const cnf = join(dir, 'openssl.cnf');
   await writeFile(cnf, OPENSSL_CNF);
@@ -546,7 +583,7 @@ async function makeDir(prefix: string, given: string | undefined): Promise<{ dir
     await mkdir(given, { recursive: true });
     return { dir: given, owned: false };
   }
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dir = await makeTempDir(prefix);
   return { dir, owned: true };
 }
 
@@ -686,7 +723,7 @@ export async function startRaftCluster(t: TeardownHost, opts: StartRaftClusterOp
   if (!Number.isInteger(size) || size < 1) throw new Error(`raft cluster size must be a positive integer, got ${size}`);
   const { path: schemaPath, dbName } = SCHEMAS[schema];
   const readyMs = opts.readyTimeoutMs ?? 20_000;
-  const dir = await mkdtemp(join(tmpdir(), 'ovsdb-raft-'));
+  const dir = await makeTempDir('ovsdb-raft-');
 
   let procs: ServerProcess[] = [];
   t.teardown(async () => {
