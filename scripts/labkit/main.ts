@@ -8,7 +8,7 @@ import { addPod, delPod } from './pods.ts';
 import { allowPolicy, denyPolicy } from './policy.ts';
 import { LabRun } from './run.ts';
 import { listRuns, loadState, withLock } from './state.ts';
-import { down, PrerequisiteError, status, up } from './topology.ts';
+import { down, missingPrerequisites, PrerequisiteError, status, up } from './topology.ts';
 
 const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as root)
 
@@ -83,6 +83,9 @@ async function main(argv: string[]): Promise<number> {
       const prefix = resolvePrefix(values.prefix, true);
       const sbCluster = positiveInt('sb-cluster', values['sb-cluster'], 1, 5);
       if (sbCluster !== 1 && sbCluster !== 3 && sbCluster !== 5) throw new Error('--sb-cluster must be 1, 3 or 5');
+      // Before the lock: a missing prerequisite must not leave even a run dir behind.
+      const missing = await missingPrerequisites();
+      if (missing.length > 0) throw new PrerequisiteError(missing);
       const run = await withLock(prefix, () =>
         up(
           { prefix, dpus: positiveInt('dpus', values.dpus, 2, 32), sbCluster, vfs: positiveInt('vfs', values.vfs, DEFAULT_VFS, 64) },

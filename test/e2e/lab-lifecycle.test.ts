@@ -82,8 +82,10 @@ if (skip) {
   });
 
   t.test('a missing prerequisite is a clear error', async (t) => {
-    const r = lab(['up', '--prefix', uniquePrefix('dplm')], { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin' });
+    const prefix = uniquePrefix('dplm');
+    const r = lab(['up', '--prefix', prefix], { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin' });
     t.equal(r.status, 1);
+    t.same(await leftovers(prefix), [], 'and it made nothing');
     t.match(r.stderr, /prerequisites missing/);
     t.match(r.stderr, /command ovsdb-server not found/);
     t.match(r.stderr, /apt-get install -y .*openvswitch-switch/);
