@@ -27,6 +27,10 @@ is used (up picks a fresh "dpl…" prefix when there is none). Run state lives i
 `;
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+// `lab up | head` must not crash the CLI half-way through recording state.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 
 function resolvePrefix(given: string | undefined, forUp: boolean): string {
   const p = given ?? process.env['DPU_LAB_PREFIX'];

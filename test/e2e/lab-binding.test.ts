@@ -3,9 +3,11 @@
 // another chassis never comes up here.
 import t from 'tap';
 import { sbDb } from '../../scripts/labkit/central.ts';
-import { repName } from '../../scripts/labkit/plan.ts';
+import { repName, vfName } from '../../scripts/labkit/plan.ts';
 import { ovnInstalled, waitOvnInstalled } from '../../scripts/labkit/plug.ts';
-import { addPod, createLsp, dpuOf } from '../../scripts/labkit/pods.ts';
+import { vsctl } from '../../scripts/labkit/dpu.ts';
+import { linkExists } from '../../scripts/labkit/netns.ts';
+import { addPod, controlPlane, createLsp, delPod, dpuOf } from '../../scripts/labkit/pods.ts';
 import { ping } from '../../scripts/labkit/probe.ts';
 import { sh, sleep } from '../../scripts/labkit/sh.ts';
 import { labFor, labSkipReason } from '../helpers/lab.ts';
@@ -43,5 +45,21 @@ if (skip) {
     const chassis = await sh(['ovn-sbctl', `--db=${sbDb(run)}`, '--bare', '--columns=chassis', 'find', 'Port_Binding', `logical_port=${pod.lsp}`]);
     t.equal(chassis, '', 'the SB binds it to no chassis');
     t.equal((await ping(pod, peer.ip, { count: 2 })).received, 0, 'and it carries nothing');
+  });
+
+  t.test('pod del gives the VF back and is idempotent; the VF is reused', async (t) => {
+    const ref = { namespace: 'ns1', name: 'gone' };
+    const { pod } = await addPod(run, ref, { node: 2 });
+    const d = dpuOf(run, 2);
+    t.ok(await delPod(run, ref), 'deleted');
+    t.notOk(await delPod(run, ref), 'deleting again is a no-op');
+    t.notOk(await delPod(run, { namespace: 'ns1', name: 'never' }), 'deleting a pod never added is a no-op');
+    t.ok(await linkExists(d.hostNs, vfName(pod.vf)), 'the VF netdev is back in the host');
+    const ports = (await vsctl(d, 'list-ports', 'br-int')).split('\n');
+    t.notOk(ports.includes(repName(pod.vf)), 'the representor is out of br-int');
+    t.notOk(await controlPlane(run).lspExists(pod.lsp), 'the LSP is gone');
+    const { pod: again, installedMs } = await addPod(run, { namespace: 'ns1', name: 'again' }, { node: 2 });
+    t.equal(again.vf, pod.vf, 'the freed VF is handed out again');
+    t.ok(installedMs !== undefined, 'and comes up');
   });
 }
