@@ -59,8 +59,3 @@ export async function linkShow(ns: string, dev?: string, stats = false): Promise
   const args = ['-j', ...(stats ? ['-s'] : []), '-n', ns, 'link', 'show', ...(dev ? ['dev', dev] : [])];
   return JSON.parse(await sh(['ip', ...args])) as LinkInfo[];
 }
-
-export async function rxPackets(ns: string, dev: string): Promise<number> {
-  const [l] = await linkShow(ns, dev, true);
-  return l?.stats64?.rx?.packets ?? 0;
-}

@@ -41,7 +41,6 @@ export const centralNs = (prefix: string): string => `${prefix}-central`;
 export const dpuNs = (prefix: string, k: number): string => `${prefix}-dpu${k}`;
 export const hostNs = (prefix: string, k: number): string => `${prefix}-host${k}`;
 export const dpuName = (k: number): string => `dpu${k}`;
-export const hostName = (k: number): string => `host${k}`;
 export const centralIp = (): string => `${UNDERLAY_PREFIX}.1`;
 export const tunnelIp = (k: number): string => `${UNDERLAY_PREFIX}.${10 + k}`;
 export const vfName = (j: number): string => `vf${j}`;

@@ -9,7 +9,7 @@ import {
   dpuName, isIpv4, lspName, macForIp, POD_CIDR_BITS, POD_GATEWAY, POD_MTU, POD_PREFIX, podIp, podKey, podNs, repName, vfName,
   type PodRef,
 } from './plan.ts';
-import { ovnInstalled, plugRepresentor, unplugRepresentor, waitOvnInstalled } from './plug.ts';
+import { plugRepresentor, unplugRepresentor, waitOvnInstalled } from './plug.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
 import type { DpuState, PodState } from './state.ts';
@@ -149,5 +149,3 @@ export async function delPod(run: LabRun, ref: PodRef): Promise<boolean> {
   run.save();
   return true;
 }
-
-export { ovnInstalled };

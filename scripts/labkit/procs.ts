@@ -1,7 +1,7 @@
 // Daemons of a lab run: spawned inside a netns, recorded by pid (+ start time, so
 // a recycled pid is never killed), stopped by pid. Never by name.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { inNs, poll, sh, sleep } from './sh.ts';
 import type { ProcRecord } from './state.ts';
 
@@ -151,8 +151,4 @@ export async function netnsPids(ns: string): Promise<number[]> {
   } catch {
     return [];
   }
-}
-
-export function pidfilePid(path: string): number | undefined {
-  return existsSync(path) ? readPidfile(path) : undefined;
 }

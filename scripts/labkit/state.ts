@@ -1,7 +1,8 @@
 // The run's state file, written incrementally: each resource is recorded the
 // moment it is created (netns) or right after (pid), so `down` can undo a crashed
 // `up`. Writes are atomic (tmp + rename); a lock dir serialises CLI invocations.
-import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { isAlive, procStartTime } from './procs.ts';
 import { join } from 'node:path';
 import { RUN_ROOT, runDir } from './plan.ts';
 
@@ -110,35 +111,43 @@ export function listRuns(): string[] {
 }
 
 /**
- * Takes the run's lock (mkdir is atomic), runs fn, releases. A lock older than
- * `staleMs` is from a crashed CLI and is broken. Bounded: gives up after `tries`.
+ * Takes the run's lock (mkdir is atomic; the owner's pid and start time go inside),
+ * runs fn, releases. A lock whose owner is dead (a CLI killed mid-`up`) is broken at
+ * once; one without an owner file is broken after `staleMs`. Bounded: gives up after `tries`.
  */
-export async function withLock<T>(prefix: string, fn: () => Promise<T>, tries = 600, staleMs = 120_000): Promise<T> {
+export async function withLock<T>(prefix: string, fn: () => Promise<T>, tries = 600, staleMs = 5_000): Promise<T> {
   const dir = runDir(prefix);
   mkdirSync(dir, { recursive: true });
   const lock = join(dir, 'lock');
+  const owner = join(lock, 'owner');
   for (let i = 0; ; i++) {
     try {
       mkdirSync(lock);
+      writeFileSync(owner, JSON.stringify({ pid: process.pid, startTime: procStartTime(process.pid) }));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > staleMs) rmdirSync(lock);
-      } catch {
-        /* raced with the owner releasing it */
-      }
-      if (i >= tries) throw new Error(`lab ${prefix} is locked by another lab command (${lock})`);
-      await new Promise((r) => setTimeout(r, 100));
+      if (lockIsStale(lock, owner, staleMs)) rmSync(lock, { recursive: true, force: true });
+      else if (i >= tries) throw new Error(`lab ${prefix} is locked by another lab command (${lock})`);
+      else await new Promise((r) => setTimeout(r, 100));
     }
   }
   try {
     return await fn();
   } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function lockIsStale(lock: string, owner: string, staleMs: number): boolean {
+  try {
+    const o = JSON.parse(readFileSync(owner, 'utf8')) as { pid: number; startTime?: string };
+    return !isAlive({ pid: o.pid, startTime: o.startTime ?? '' });
+  } catch {
     try {
-      rmdirSync(lock);
+      return Date.now() - statSync(lock).mtimeMs > staleMs;
     } catch {
-      /* down removed the run dir */
+      return false; // released meanwhile
     }
   }
 }

@@ -59,11 +59,9 @@ if (skip) {
     t.equal(lab(['down', '--prefix', prefix]).status, 0, 'down twice is fine');
   });
 
-  t.test('down after up was killed half-way leaves nothing', async (t) => {
-    const prefix = uniquePrefix('dplk');
-    t.teardown(() => down(prefix));
+  /** Starts `lab up` and SIGKILLs it once some daemons are recorded but before it is done. */
+  async function crashUp(prefix: string): Promise<void> {
     const child = spawn(LAB, ['up', '--dpus', '3', '--prefix', prefix], { stdio: 'ignore' });
-    // Kill it once some daemons are recorded but before it is done.
     await poll(
       'up to record daemons',
       () => {
@@ -75,10 +73,28 @@ if (skip) {
     );
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+  }
+
+  t.test('down after up was killed half-way leaves nothing', async (t) => {
+    const prefix = uniquePrefix('dplk');
+    t.teardown(() => down(prefix));
+    await crashUp(prefix);
     t.not((await leftovers(prefix)).length, 0, 'the crash left things behind');
     const d = lab(['down', '--prefix', prefix]);
     t.equal(d.status, 0, d.stdout + d.stderr);
     t.same(await leftovers(prefix), [], 'down removed all of it');
+  });
+
+  t.test('up after up was killed half-way rebuilds the lab (dead owner lock broken)', async (t) => {
+    const prefix = uniquePrefix('dplr');
+    t.teardown(() => down(prefix));
+    await crashUp(prefix);
+    const u = lab(['up', '--dpus', '3', '--prefix', prefix]);
+    t.equal(u.status, 0, u.stderr);
+    t.match(u.stdout, /incomplete .*tearing it down first/);
+    t.equal(lab(['status', '--prefix', prefix]).status, 0, 'healthy');
+    t.equal(lab(['down', '--prefix', prefix]).status, 0);
+    t.same(await leftovers(prefix), []);
   });
 
   t.test('a missing prerequisite is a clear error', async (t) => {
