@@ -59,8 +59,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
-  const log = createLogger({ level: config.log.level });
-  const agent = await Agent.create(config, log);
+  const root = createLogger({ level: config.log.level });
+  const log = root.child({ component: 'main' });
+  const agent = await Agent.create(config, root);
   // Resolves with the signal that asked us to stop, or with the start-up error.
   const outcome = await new Promise<string | Error>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

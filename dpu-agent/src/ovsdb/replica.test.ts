@@ -40,6 +40,14 @@ t.test('update2: initial fills defaults, modify applies set/map/scalar diffs, de
   r.applyUpdates2({ Bridge: { [U1]: { modify: { ports: ['set', [['uuid', P1]]] } } } });
   t.same(r.table('Bridge').get(U1)?.['ports'], [], 'toggling an existing member removes it');
 
+  // 0..1 columns carry the new value, not a diff (what ovsdb-server 3.1 sends).
+  r.applyUpdates2({ Bridge: { [U1]: { modify: { fail_mode: 'secure' } } } });
+  t.same(r.table('Bridge').get(U1)?.['fail_mode'], ['secure']);
+  r.applyUpdates2({ Bridge: { [U1]: { modify: { fail_mode: 'standalone' } } } });
+  t.same(r.table('Bridge').get(U1)?.['fail_mode'], ['standalone'], 'optional scalar replaced, not toggled');
+  r.applyUpdates2({ Bridge: { [U1]: { modify: { fail_mode: ['set', []] } } } });
+  t.same(r.table('Bridge').get(U1)?.['fail_mode'], [], 'cleared');
+
   ch = r.applyUpdates2({ Bridge: { [U1]: { delete: null } } });
   t.equal(ch[0]?.kind, 'delete');
   t.equal(r.table('Bridge').size, 0);

@@ -199,6 +199,12 @@ function applyDiff(prev: Value | undefined, diffJ: unknown, cs: ColumnSchema): V
     }
     return next;
   }
+  if (isSetColumn(t) && t.max === 1) {
+    // Optional scalars (0..1) carry the new value, not a difference: ovsdb-server
+    // sends "standalone" for secure→standalone and ["set",[]] when cleared
+    // (measured on OVS 3.1; ovsdb/monitor.c diffs only multi-valued columns).
+    return decodeValue(diffJ, t);
+  }
   if (isSetColumn(t)) {
     const next: Atom[] = Array.isArray(prev) ? [...prev] : [];
     const diff = decodeValue(diffJ, t) as Atom[];
