@@ -2,6 +2,7 @@
 // Each bench prints human-readable lines, then ends with one JSON line {"bench":NAME,…}.
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   lab: () => import('./lab.ts'),
+  plug: () => import('./plug.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);
