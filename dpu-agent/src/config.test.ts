@@ -215,6 +215,11 @@ t.test('each validation error names its key', async (t) => {
     throwsKey(t, () => parseConfig({ ...minimal(), ovsdb: { tls: 'yes' } }), 'ovsdb.tls');
   });
 
+  t.test('an env override does not hide a malformed section in the file', async (t) => {
+    throwsKey(t, () => parseConfig({ ...minimal(), ovsdb: ['ssl:192.0.2.1'] }, { DPU_AGENT_OVSDB_REMOTE: 'unix:/x' }), 'ovsdb', /must be an object/);
+    throwsKey(t, () => parseConfig({ chassis: 'oops' }, { DPU_AGENT_CHASSIS_ENCAP_IP: '192.0.2.1' }), 'chassis', /must be an object/);
+  });
+
   t.test('required keys', async (t) => {
     for (const key of ['systemId', 'ovnRemote', 'encapIp'] as const) {
       const c = minimal();

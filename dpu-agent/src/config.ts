@@ -173,6 +173,8 @@ function checkKeys(o: Json, prefix: string, allowed: readonly string[]): void {
 
 function setPath(o: Json, path: string, value: string): void {
   const [sec, key] = path.split('.') as [string, string];
+  // A malformed section in the file must fail, not be silently replaced by the env value.
+  if (o[sec] !== undefined && !isObject(o[sec])) throw new ConfigError(sec, 'must be an object');
   const s = (o[sec] = isObject(o[sec]) ? o[sec] : {}) as Json;
   s[key] = value;
 }
