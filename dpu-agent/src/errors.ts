@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'DPU_ERR_UNIXCTL'
   // chassis
   | 'DPU_ERR_CHASSIS'
+  // VF pool / leases
+  | 'DPU_ERR_PORTS'
   // hw (representors, VF functions)
   | 'DPU_ERR_HW';
 
@@ -141,5 +143,28 @@ export class ChassisError extends DpuError {
 export class HwError extends DpuError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('DPU_ERR_HW', message, options);
+  }
+}
+
+/** Stable reasons the VF pool refuses or fails a request; the host API maps them to gRPC codes (ports/CONTRACT.md). */
+export type PortsReason =
+  | 'pod-not-found'
+  | 'pod-not-on-this-chassis'
+  | 'pod-uid-mismatch'
+  | 'not-owner'
+  | 'vf-pool-empty'
+  | 'host-lease-cap'
+  | 'sandbox-conflict'
+  | 'ovn-not-installed'
+  | 'not-ready'
+  | 'plug-failed';
+
+export class PortsError extends DpuError {
+  constructor(
+    readonly reason: PortsReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('DPU_ERR_PORTS', message, options);
   }
 }
