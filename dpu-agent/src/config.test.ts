@@ -273,6 +273,8 @@ t.test('each validation error names its key', async (t) => {
       /required for an ssl: remote/,
     );
     throwsKey(t, () => parseConfig(minimal(), { DPU_AGENT_OVSDB_REMOTE: 'ssl:192.0.2.1' }), 'ovsdb.tls');
+    const unix = parseConfig({ ...minimal(), ovsdb: { remote: 'unix:/run/ssl:db.sock' } });
+    t.equal(unix.ovsdb.remote, 'unix:/run/ssl:db.sock', 'a unix path containing "ssl:" needs no tls');
   });
 
   t.test('bad enum', async (t) => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { ConfigError } from './errors.ts';
-import { parseRemotes } from './jsonrpc/remote.ts';
+import { type Remote, parseRemotes } from './jsonrpc/remote.ts';
 
 // Validated once at the edge (file + env), then frozen and passed down. Units
 // live in the names. Unknown keys are errors: a typo in a security-relevant
@@ -114,7 +114,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   checkKeys(log, 'log.', ['level']);
 
   const ovsdbRemote = str(ovsdb, 'ovsdb.remote', 'unix:/var/run/openvswitch/db.sock');
-  remotes('ovsdb.remote', ovsdbRemote);
+  const ovsdbRemotes = remotes('ovsdb.remote', ovsdbRemote);
   let tls: TlsPaths | undefined;
   if (ovsdb['tls'] !== undefined) {
     const t = ovsdb['tls'];
@@ -122,7 +122,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     checkKeys(t, 'ovsdb.tls.', ['key', 'cert', 'ca']);
     tls = { key: str(t, 'ovsdb.tls.key'), cert: str(t, 'ovsdb.tls.cert'), ca: str(t, 'ovsdb.tls.ca') };
   }
-  if (ovsdbRemote.includes('ssl:') && !tls) throw new ConfigError('ovsdb.tls', 'required for an ssl: remote');
+  // Judge the parsed remotes, not the text: `unix:/run/ssl:db.sock` is a unix socket.
+  if (ovsdbRemotes.some((r) => r.kind === 'ssl') && !tls) throw new ConfigError('ovsdb.tls', 'required for an ssl: remote');
 
   const systemId = str(chassis, 'chassis.systemId');
   if (!NAME_RE.test(systemId)) throw new ConfigError('chassis.systemId', `${JSON.stringify(systemId)} must match ${NAME_RE}`);
@@ -226,9 +227,9 @@ function oneOf<T extends string>(o: Json, path: string, allowed: readonly T[], d
   return v as T;
 }
 
-function remotes(path: string, value: string): void {
+function remotes(path: string, value: string): Remote[] {
   try {
-    parseRemotes(value);
+    return parseRemotes(value);
   } catch (err) {
     throw new ConfigError(path, (err as Error).message);
   }
