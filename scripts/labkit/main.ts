@@ -14,7 +14,7 @@ const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as ro
 
   lab up [--dpus N] [--sb-cluster 1|3] [--vfs N] [--prefix P]
   lab status [--json]
-  lab down
+  lab down [--all]
   lab pod add NS/NAME --node hostK [--ip A.B.C.D] [--requested-chassis dpuJ] [--no-wait]
   lab pod del NS/NAME
   lab exec central|dpuK|hostK|NS/NAME -- CMD [ARGS…]
@@ -74,6 +74,7 @@ async function main(argv: string[]): Promise<number> {
       'no-wait': { type: 'boolean' },
       from: { type: 'string' },
       json: { type: 'boolean' },
+      all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -102,11 +103,16 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'down': {
-      const prefix = resolvePrefix(values.prefix, false);
-      const r = await down(prefix);
-      out(`lab ${prefix} down: stopped ${r.killed.length} process(es), removed ${r.netns.length} netns`);
-      for (const l of r.leftovers) out(`  left behind: ${l}`);
-      return r.leftovers.length === 0 ? 0 : 1;
+      const prefixes = values.all ? listRuns() : values.prefix || process.env['DPU_LAB_PREFIX'] || listRuns().length > 0 ? [resolvePrefix(values.prefix, false)] : [];
+      if (prefixes.length === 0) out('no lab runs');
+      let left = 0;
+      for (const prefix of prefixes) {
+        const r = await down(prefix);
+        out(`lab ${prefix} down: stopped ${r.killed.length} process(es), removed ${r.netns.length} netns`);
+        for (const l of r.leftovers) out(`  left behind: ${l}`);
+        left += r.leftovers.length;
+      }
+      return left === 0 ? 0 : 1;
     }
     case 'status': {
       const run = openRun(resolvePrefix(values.prefix, false));

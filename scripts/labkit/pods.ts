@@ -66,7 +66,10 @@ function allocate(run: LabRun, node: number, wantIp: string | undefined): { vf: 
   throw new Error(`no free pod address on node ${node}`);
 }
 
-/** Creates a pod end to end; idempotent for a pod that already exists on the same node. */
+/**
+ * Creates a pod end to end; idempotent for a pod that already exists on the same
+ * node. A failed add (including not ovn-installed in time) undoes itself.
+ */
 export async function addPod(run: LabRun, ref: PodRef, opts: AddPodOptions): Promise<AddPodResult> {
   const key = podKey(ref);
   const existing = run.state.pods[key];
@@ -88,20 +91,24 @@ export async function addPod(run: LabRun, ref: PodRef, opts: AddPodOptions): Pro
   };
   run.state.pods[key] = pod;
   run.save();
-
-  if (opts.createLsp !== false) await createLsp(run, pod, opts.requestedChassis);
-  // The eSwitch role sets the VF's MAC from the DPU side before the VF is handed out.
-  await hwFor(d).setVfMac({ pf: 0, vf }, pod.mac);
-  await attachPodNetns(run, d, pod);
-  const t0 = performance.now();
-  await plugRepresentor(d, repName(vf), pod.lsp, pod.mac);
-  pod.plugged = true;
-  run.save();
-  if (opts.wait === false) return { pod };
-  if (!(await waitOvnInstalled(d, repName(vf), opts.waitTimeoutS ?? 10))) {
-    throw new Error(`pod ${key}: ${repName(vf)} on ${d.name} not ovn-installed within ${opts.waitTimeoutS ?? 10} s`);
+  try {
+    if (opts.createLsp !== false) await createLsp(run, pod, opts.requestedChassis);
+    // The eSwitch role sets the VF's MAC from the DPU side before the VF is handed out.
+    await hwFor(d).setVfMac({ pf: 0, vf }, pod.mac);
+    await attachPodNetns(run, d, pod);
+    const t0 = performance.now();
+    await plugRepresentor(d, repName(vf), pod.lsp, pod.mac);
+    pod.plugged = true;
+    run.save();
+    if (opts.wait === false) return { pod };
+    if (!(await waitOvnInstalled(d, repName(vf), opts.waitTimeoutS ?? 10))) {
+      throw new Error(`pod ${key}: ${repName(vf)} on ${d.name} not ovn-installed within ${opts.waitTimeoutS ?? 10} s`);
+    }
+    return { pod, installedMs: Math.round(performance.now() - t0) };
+  } catch (err) {
+    await delPod(run, ref).catch(() => undefined);
+    throw err;
   }
-  return { pod, installedMs: Math.round(performance.now() - t0) };
 }
 
 export async function createLsp(run: LabRun, pod: PodState, requestedChassis?: string): Promise<void> {

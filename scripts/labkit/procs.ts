@@ -66,18 +66,20 @@ export async function startOvsDaemon(spec: OvsDaemonSpec, record: (p: ProcRecord
   const fixedCtl = spec.unixctlOption !== false;
   const ctlOf = (pid: number) => (fixedCtl ? `${spec.dir}/${spec.stem}.ctl` : `${spec.dir}/${spec.stem}.${pid}.ctl`);
   const argv = [...spec.argv, `--pidfile=${pidfile}`, `--log-file=${log}`, ...(fixedCtl ? [`--unixctl=${ctlOf(0)}`] : []), '-vconsole:off', '--detach'];
+  let failure: unknown;
   try {
     await sh(inNs(spec.ns, argv), { env: { ...process.env, ...spec.env }, timeoutMs: 30_000 });
-  } finally {
-    // Record even if the parent reported failure: a child may be alive anyway.
-    const pid = readPidfile(pidfile);
-    const startTime = pid ? procStartTime(pid) : undefined;
-    if (pid && startTime) record({ name: spec.name, ns: spec.ns, pid, startTime, pidfile, ctl: ctlOf(pid), log });
+  } catch (err) {
+    failure = err;
   }
+  // Record even if the parent reported failure: a child may be alive anyway.
   const pid = readPidfile(pidfile);
   const startTime = pid ? procStartTime(pid) : undefined;
-  if (!pid || !startTime) throw new Error(`${spec.name}: no live pid in ${pidfile} (see ${log})`);
-  return { name: spec.name, ns: spec.ns, pid, startTime, pidfile, ctl: ctlOf(pid), log };
+  const rec = pid && startTime ? { name: spec.name, ns: spec.ns, pid, startTime, pidfile, ctl: ctlOf(pid), log } : undefined;
+  if (rec) record(rec);
+  if (failure) throw failure;
+  if (!rec) throw new Error(`${spec.name}: no live pid in ${pidfile} (see ${log})`);
+  return rec;
 }
 
 export interface PlainSpawnSpec {

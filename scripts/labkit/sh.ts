@@ -2,6 +2,7 @@
 // the command's stderr kept on the error (the lab is a trusted operator tool, so
 // forwarding tool text to the user is fine here, unlike the agent's host API).
 import { execFile } from 'node:child_process';
+import { constants } from 'node:os';
 
 export interface RunOptions {
   /** Kill the command after this long (default 30 s). */
@@ -45,13 +46,12 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
-        if (err && typeof err.code !== 'number') {
-          const e = err as NodeJS.ErrnoException & { killed?: boolean };
-          if (e.killed) reject(new CommandError(argv, `timeout after ${opts.timeoutMs ?? 30_000} ms`, stderr));
-          else reject(new CommandError(argv, e.code ?? 'spawn-error', e.message));
-          return;
-        }
-        resolve({ stdout, stderr, code: err ? Number(err.code) : 0 });
+        if (!err) return resolve({ stdout, stderr, code: 0 });
+        if (typeof err.code === 'number') return resolve({ stdout, stderr, code: err.code });
+        if (err.killed) return reject(new CommandError(argv, `timeout after ${opts.timeoutMs ?? 30_000} ms`, stderr));
+        // Killed by a signal of its own (ovs-vsctl --timeout ends with SIGALRM): shell-style 128+n.
+        if (err.signal) return resolve({ stdout, stderr, code: 128 + (constants.signals[err.signal] ?? 0) });
+        reject(new CommandError(argv, (err as NodeJS.ErrnoException).code ?? 'spawn-error', err.message));
       },
     );
     if (opts.input !== undefined) child.stdin?.end(opts.input);

@@ -88,9 +88,9 @@ export async function up(opts: UpOptions, log: (msg: string) => void = () => und
   if (old || existsSync(runDir(opts.prefix))) await down(opts.prefix);
 
   const t0 = performance.now();
-  const lap = (k: string, since: number) => (run.state.timings[k] = Math.round(performance.now() - since));
   const run = new LabRun(newState(opts.prefix, { dpus: opts.dpus, sbCluster: opts.sbCluster, vfs: opts.vfs }));
   run.save();
+  const lap = (k: string, since: number) => (run.state.timings[k] = Math.round(performance.now() - since));
   try {
     let t = performance.now();
     await upCentral(run);

@@ -62,4 +62,15 @@ if (skip) {
     t.equal(again.vf, pod.vf, 'the freed VF is handed out again');
     t.ok(installedMs !== undefined, 'and comes up');
   });
+
+  t.test('a failed add undoes itself', async (t) => {
+    const ref = { namespace: 'ns1', name: 'fails' };
+    const free = dpuOf(run, 1);
+    await t.rejects(addPod(run, ref, { node: 1, requestedChassis: 'dpu2', waitTimeoutS: 1 }), /not ovn-installed within 1 s/);
+    t.equal(run.state.pods['ns1/fails'], undefined, 'no pod recorded');
+    t.notOk(await controlPlane(run).lspExists('ns1_fails'), 'no LSP left');
+    const ports = (await vsctl(free, 'list-ports', 'br-int')).split('\n').filter((x) => /^pf\d+vf\d+$/.test(x));
+    const used = Object.values(run.state.pods).filter((p) => p.node === 1).map((p) => repName(p.vf));
+    t.same(ports.filter((x) => !used.includes(x)), [], `no representor left in br-int (have ${ports}, pods ${used})`);
+  });
 }
