@@ -3,7 +3,7 @@
 // waits until the Open_vSwitch DB shows the chassis configured.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { agentConfig, vsctl } from './dpu.ts';
+import { agentConfig, vsctl, vsctlArgv } from './dpu.ts';
 import { isAlive, spawnDetached } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { poll, run as runCmd } from './sh.ts';
@@ -31,7 +31,7 @@ export async function startAgent(run: LabRun, d: DpuState): Promise<ProcRecord> 
 export async function chassisConfigured(d: DpuState): Promise<{ systemId: string } | undefined> {
   const sid = (await vsctl(d, '--if-exists', 'get', 'Open_vSwitch', '.', 'external_ids:system-id')).replace(/^"|"$/g, '');
   if (sid !== d.name) return undefined;
-  const br = await runCmd(['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, 'br-exists', 'br-int']);
+  const br = await runCmd(vsctlArgv(d, ['br-exists', 'br-int']));
   return br.code === 0 ? { systemId: sid } : undefined;
 }
 

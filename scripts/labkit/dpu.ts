@@ -11,8 +11,14 @@ import type { DpuState } from './state.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 
+/** argv of ovs-vsctl against this DPU's DB, bounded by `timeoutS`. */
+export function vsctlArgv(d: DpuState, args: readonly string[], timeoutS = 10): string[] {
+  return ['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, `--timeout=${timeoutS}`, ...args];
+}
+
+/** ovs-vsctl against this DPU's DB; a non-zero exit throws. */
 export function vsctl(d: DpuState, ...args: string[]): Promise<string> {
-  return sh(['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, '--timeout=10', ...args], { timeoutMs: 15_000 });
+  return sh(vsctlArgv(d, args), { timeoutMs: 15_000 });
 }
 
 /** Creates netns, uplink, VF pool and the DPU's OVS daemons; the chassis is left to the agent. */

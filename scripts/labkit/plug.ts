@@ -1,8 +1,8 @@
 // Plugging a representor into br-int for a pod: until the agent's plug path and
 // the host API exist, the lab does it here, in one place, so it can be swapped
 // for the agent's OVSDB path without touching callers.
-import { vsctl } from './dpu.ts';
-import { run, sh } from './sh.ts';
+import { vsctl, vsctlArgv } from './dpu.ts';
+import { run } from './sh.ts';
 import type { DpuState } from './state.ts';
 
 /**
@@ -28,15 +28,12 @@ export async function unplugRepresentor(d: DpuState, rep: string): Promise<void>
  * Returns false on timeout.
  */
 export async function waitOvnInstalled(d: DpuState, rep: string, timeoutS = 10): Promise<boolean> {
-  const r = await run(
-    ['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, `--timeout=${timeoutS}`, 'wait-until', 'Interface', rep, 'external_ids:ovn-installed="true"'],
-    { timeoutMs: (timeoutS + 5) * 1000 },
-  );
+  const r = await run(vsctlArgv(d, ['wait-until', 'Interface', rep, 'external_ids:ovn-installed="true"'], timeoutS), { timeoutMs: (timeoutS + 5) * 1000 });
   return r.code === 0;
 }
 
 /** Whether ovn-controller has marked the port installed (one read, no wait). */
 export async function ovnInstalled(d: DpuState, rep: string): Promise<boolean> {
-  const v = await sh(['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, '--if-exists', 'get', 'Interface', rep, 'external_ids:ovn-installed']).catch(() => '');
+  const v = await vsctl(d, '--if-exists', 'get', 'Interface', rep, 'external_ids:ovn-installed').catch(() => '');
   return v.replace(/"/g, '') === 'true';
 }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
+import { vsctlArgv } from '../../scripts/labkit/dpu.ts';
 import { addPod } from '../../scripts/labkit/pods.ts';
 import type { DpuState } from '../../scripts/labkit/state.ts';
 import { isAlive, rssKiB } from '../../scripts/labkit/procs.ts';
@@ -104,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     const spawns: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      await runCmd(['ovs-vsctl', `--db=unix:${d.dir}/db.sock`, 'wait-until', 'Open_vSwitch', '.']);
+      await runCmd(vsctlArgv(d, ['wait-until', 'Open_vSwitch', '.']));
       spawns.push(performance.now() - t0);
     }
     spawnMs = Math.round(2 * median(spawns));
