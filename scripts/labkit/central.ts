@@ -65,7 +65,8 @@ export async function upCentral(run: LabRun): Promise<void> {
 
 /** `cluster/status` of SB member i, or undefined if it does not answer. */
 export async function sbClusterStatus(run: LabRun, i: number): Promise<string | undefined> {
-  const ctl = `${run.state.central?.dir}/sb${i}.ctl`;
+  const ctl = run.state.procs.find((p) => p.name === `central/sb${i}`)?.ctl;
+  if (!ctl) return undefined;
   try {
     return await sh(['ovs-appctl', '-t', ctl, 'cluster/status', 'OVN_Southbound'], { timeoutMs: 5000 });
   } catch {

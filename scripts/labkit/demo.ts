@@ -43,7 +43,7 @@ async function uplinkTx(run: LabRun, k: number): Promise<number> {
 /** Datapath flows of dpuK that push a Geneve header (same as: ovs-appctl dpctl/dump-flows | grep tnl_push). */
 async function genevePushFlows(run: LabRun, k: number): Promise<number> {
   const d = dpuOf(run, k);
-  const flows = await sh(['ovs-appctl', '-t', `${d.dir}/ovs-vswitchd.ctl`, 'dpctl/dump-flows']);
+  const flows = await sh(['ovs-appctl', '-t', run.proc(`${d.name}/ovs-vswitchd`).ctl ?? '', 'dpctl/dump-flows']);
   return flows.split('\n').filter((l) => l.includes('tnl_push') && l.includes('geneve')).length;
 }
 

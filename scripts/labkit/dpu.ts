@@ -72,7 +72,7 @@ export async function upDpu(run: LabRun, k: number): Promise<DpuState> {
   await sh(inNs(d.ns, ['ethtool', '-K', 'br-phy', 'tx', 'off']));
 
   await startOvsDaemon(
-    { name: `${d.name}/ovn-controller`, ns: d.ns, dir: d.dir, stem: 'ovn-controller', env, unixctlOption: false, argv: ['ovn-controller', `unix:${d.dir}/db.sock`] },
+    { name: `${d.name}/ovn-controller`, ns: d.ns, dir: d.dir, stem: 'ovn-controller', env, argv: ['ovn-controller', `unix:${d.dir}/db.sock`] },
     run.recordProc,
   );
   return d;

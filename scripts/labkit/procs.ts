@@ -2,6 +2,7 @@
 // a recycled pid is never killed), stopped by pid. Never by name.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { inNs, poll, sh, sleep } from './sh.ts';
 import type { ProcRecord } from './state.ts';
 
@@ -51,21 +52,22 @@ export interface OvsDaemonSpec {
   /** File stem for pidfile/log/ctl, e.g. `ovs-vswitchd`. */
   stem: string;
   env?: NodeJS.ProcessEnv;
-  /** false for daemons without --unixctl (ovn-controller: `<OVN_RUNDIR>/ovn-controller.<pid>.ctl`). */
-  unixctlOption?: boolean;
 }
 
 /**
  * Starts an OVS/OVN daemon with `--detach`: it forks, and the parent exits once the
  * child is ready (so db sockets exist when this returns). Same as:
- *   ip netns exec NS ovs-vswitchd … --pidfile=DIR/x.pid --log-file=DIR/x.log --unixctl=DIR/x.ctl --detach
+ *   ip netns exec NS ovs-vswitchd … --pidfile=DIR/x.pid --log-file=DIR/x.log --detach
+ * The control socket keeps its default name, `$OVS_RUNDIR/<program>.<pid>.ctl`, so
+ * `ovs-appctl -t <program>` finds it through `<program>.pid` (ovn-controller 23.03
+ * has no --unixctl anyway).
  */
 export async function startOvsDaemon(spec: OvsDaemonSpec, record: (p: ProcRecord) => void): Promise<ProcRecord> {
   const pidfile = `${spec.dir}/${spec.stem}.pid`;
   const log = `${spec.dir}/${spec.stem}.log`;
-  const fixedCtl = spec.unixctlOption !== false;
-  const ctlOf = (pid: number) => (fixedCtl ? `${spec.dir}/${spec.stem}.ctl` : `${spec.dir}/${spec.stem}.${pid}.ctl`);
-  const argv = [...spec.argv, `--pidfile=${pidfile}`, `--log-file=${log}`, ...(fixedCtl ? [`--unixctl=${ctlOf(0)}`] : []), '-vconsole:off', '--detach'];
+  const program = basename(spec.argv[0] ?? '');
+  const ctlOf = (pid: number) => `${spec.dir}/${program}.${pid}.ctl`;
+  const argv = [...spec.argv, `--pidfile=${pidfile}`, `--log-file=${log}`, '-vconsole:off', '--detach'];
   let failure: unknown;
   try {
     await sh(inNs(spec.ns, argv), { env: { ...process.env, ...spec.env }, timeoutMs: 30_000 });
