@@ -163,8 +163,10 @@ t.test('kill -9 mid-monitor, changes while down, restart: replica converges, no 
   ]);
   t.notMatch(out.stdout, /"error"/, 'offline transaction applied');
   const synced = new Promise((r) => m.once('synced', r));
+  const reconnected = new Promise((r) => c.once('connected', r));
   await srv.restart();
   await synced;
+  await reconnected;
   t.ok(c.connected, 'reconnected');
   const byKind = (k: string): string[] => events.filter((e) => e.kind === k).map((e) => String((e.new ?? e.old)?.['name'])).sort();
   t.same(byKind('insert'), ['new'], 'exactly one insert (the row created while down)');

@@ -71,6 +71,8 @@ export class OvsdbClient extends EventEmitter {
   private readonly opts: OvsdbClientOptions;
   private readonly log: Logger;
   private conn: JsonRpcConnection | undefined;
+  /** True once the current session passed the server check, has the schema and re-established every monitor. */
+  private handshakeDone = false;
   private _schema: DatabaseSchema | undefined;
   private stopped = true;
   private loop: Promise<void> | undefined;
@@ -95,7 +97,7 @@ export class OvsdbClient extends EventEmitter {
   }
 
   get connected(): boolean {
-    return this.conn !== undefined && !this.conn.closed && this._schema !== undefined;
+    return this.handshakeDone && this.conn !== undefined && !this.conn.closed;
   }
 
   get schema(): DatabaseSchema {
@@ -187,7 +189,15 @@ export class OvsdbClient extends EventEmitter {
     const m = new Monitor(this, ['dpu-agent', this.nextMonitorId++], requests, this.log);
     this.monitors.add(m);
     m.once('closed', () => this.monitors.delete(m));
-    if (this.connected && this.conn) void m.establish(this.conn, this.schema);
+    const conn = this.conn;
+    if (this.connected && conn) {
+      m.establish(conn, this.schema).catch((err: unknown) => {
+        // A session that ends mid-request re-establishes every monitor on the next connect.
+        if (this.stopped || conn.closed) return;
+        this.log.warn({ err }, 'monitor request failed; reconnecting');
+        conn.close();
+      });
+    }
     return m;
   }
 
@@ -265,6 +275,7 @@ export class OvsdbClient extends EventEmitter {
     conn.on('notification', (method: string, params: unknown) => this.onNotification(conn, method, params));
     try {
       if (this.stopped) throw new ConnectionClosedError('stopped');
+      this.handshakeDone = false;
       this.conn = conn;
       await this.checkServer(conn, name);
       const schema = parseSchema(await conn.request('get_schema', [this.database]));
@@ -279,6 +290,7 @@ export class OvsdbClient extends EventEmitter {
       if (this.conn === conn) this.conn = undefined;
       throw err;
     }
+    this.handshakeDone = true;
     this.log.info({ remote: name }, 'ovsdb connected');
     this.emit('connected', name);
     const waiters = this.connectedWaiters;
@@ -286,7 +298,10 @@ export class OvsdbClient extends EventEmitter {
     for (const w of waiters) w();
     return {
       ended: ended.then((): void => {
-        if (this.conn === conn) this.conn = undefined;
+        if (this.conn === conn) {
+          this.conn = undefined;
+          this.handshakeDone = false;
+        }
         for (const m of this.monitors) m.connectionLost();
         if (!this.stopped) this.log.warn({ remote: name }, 'ovsdb disconnected');
         this.emit('disconnected', undefined);

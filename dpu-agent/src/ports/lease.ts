@@ -1,0 +1,114 @@
+import { NamedUuid, type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
+import { type Operation, eq, op } from '../ovsdb/ops.ts';
+import type { AttachmentKey } from './types.ts';
+
+// A lease lives in the representor's Interface row on br-int (DESIGN §3): the
+// plug and the lease are one OVSDB transaction, and after a restart the agent
+// rebuilds every lease from OVSDB alone. Pure: rows in, ops out.
+
+export const EXT = {
+  ifaceId: 'iface-id',
+  attachedMac: 'attached-mac',
+  ovnInstalled: 'ovn-installed',
+  podNamespace: 'dpu-agent/pod-namespace',
+  podName: 'dpu-agent/pod-name',
+  podUid: 'dpu-agent/pod-uid',
+  sandbox: 'dpu-agent/sandbox',
+  ifname: 'dpu-agent/ifname',
+  vf: 'dpu-agent/vf',
+  pf: 'dpu-agent/pf',
+  peer: 'dpu-agent/peer',
+  leaseTime: 'dpu-agent/lease-time',
+} as const;
+
+export interface Lease {
+  readonly key: AttachmentKey;
+  readonly lsp: string;
+  readonly representor: string;
+  readonly pf: number;
+  readonly vf: number;
+  readonly mac: string;
+  readonly peer: string;
+  readonly leaseTime: string;
+  readonly ovnInstalled: boolean;
+  readonly interfaceUuid: string;
+}
+
+/** Decode a lease from an Interface row; undefined if the row carries none (e.g. br-int's own port, a patch port). */
+export function leaseFromInterface(row: Row): Lease | undefined {
+  const ext = strMap(row['external_ids']);
+  const ns = ext.get(EXT.podNamespace);
+  const name = ext.get(EXT.podName);
+  const uid = ext.get(EXT.podUid);
+  const sandboxId = ext.get(EXT.sandbox);
+  const ifname = ext.get(EXT.ifname);
+  const vf = Number(ext.get(EXT.vf));
+  const pf = Number(ext.get(EXT.pf) ?? '0');
+  const lsp = ext.get(EXT.ifaceId);
+  if (!ns || !name || !uid || !sandboxId || !ifname || !lsp || !Number.isInteger(vf) || !Number.isInteger(pf)) return undefined;
+  return {
+    key: { pod: { namespace: ns, name, uid }, sandboxId, ifname },
+    lsp,
+    representor: String(row['name']),
+    pf,
+    vf,
+    mac: ext.get(EXT.attachedMac) ?? '',
+    peer: ext.get(EXT.peer) ?? '',
+    leaseTime: ext.get(EXT.leaseTime) ?? '',
+    ovnInstalled: ext.get(EXT.ovnInstalled) === 'true',
+    interfaceUuid: String(row['_uuid']),
+  };
+}
+
+export interface PlugSpec {
+  readonly bridge: string;
+  readonly representor: string;
+  readonly pf: number;
+  readonly vf: number;
+  readonly lsp: string;
+  readonly mac: string;
+  readonly key: AttachmentKey;
+  readonly peer: string;
+  readonly leaseTime: string;
+}
+
+/**
+ * One transaction: guard that the representor is not on any bridge yet, insert
+ * Interface (with the lease) and Port, add the Port to br-int.
+ * same as: ovs-vsctl add-port br-int pf0vf3 -- set Interface pf0vf3 external_ids:iface-id=NS_POD …
+ */
+export function plugOps(s: PlugSpec): Operation[] {
+  const ext = new Map<string, string>([
+    [EXT.ifaceId, s.lsp],
+    [EXT.attachedMac, s.mac],
+    [EXT.podNamespace, s.key.pod.namespace],
+    [EXT.podName, s.key.pod.name],
+    [EXT.podUid, s.key.pod.uid],
+    [EXT.sandbox, s.key.sandboxId],
+    [EXT.ifname, s.key.ifname],
+    [EXT.pf, String(s.pf)],
+    [EXT.vf, String(s.vf)],
+    [EXT.peer, s.peer],
+    [EXT.leaseTime, s.leaseTime],
+  ]);
+  return [
+    // If another writer plugged this representor since our read, fail ("timed out") rather than double-plug.
+    op.wait('Port', [eq('name', s.representor)], ['name'], '==', [], 0),
+    op.insert('Interface', { name: s.representor, type: '', external_ids: ext }, 'iface'),
+    op.insert('Port', { name: s.representor, interfaces: new NamedUuid('iface') }, 'port'),
+    op.mutate('Bridge', [eq('name', s.bridge)], [['ports', 'insert', [new NamedUuid('port')]]]),
+    op.comment(`dpu-agent: plug ${s.representor} for ${s.lsp} sandbox ${s.key.sandboxId}`),
+  ];
+}
+
+/**
+ * Remove the representor's Port from the bridge; Port and Interface are
+ * non-root rows and are garbage-collected with it.
+ * same as: ovs-vsctl --if-exists del-port br-int pf0vf3
+ */
+export function unplugOps(bridge: string, portUuid: string, representor: string): Operation[] {
+  return [
+    op.mutate('Bridge', [eq('name', bridge)], [['ports', 'delete', [new Uuid(portUuid)]]]),
+    op.comment(`dpu-agent: unplug ${representor}`),
+  ];
+}

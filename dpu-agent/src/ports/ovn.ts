@@ -1,0 +1,145 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.ts';
+import { type Row, strMap } from '../ovsdb/atoms.ts';
+import type { OvsdbClient } from '../ovsdb/client.ts';
+import type { Monitor } from '../ovsdb/monitor.ts';
+import { contains, hostOf, parseCidr, parseIp } from './ip.ts';
+
+// The agent's view of the control plane's intent for pods: what OVN's
+// Northbound DB says a logical switch port is (MAC, IPs, requested chassis,
+// owner uid) and where its gateway is. Read through our own monitor — no
+// polling, no ovn-nbctl. Everything a pod may send comes from here, never from
+// the host's request.
+
+export interface PodPort {
+  readonly lsp: string;
+  readonly mac: string;
+  /** CIDRs: the pod IP with the switch's prefix length. */
+  readonly ips: readonly string[];
+  readonly gateways: readonly string[];
+  /** options:requested-chassis, split on commas (OVN ≥ 22.06 allows a list). */
+  readonly requestedChassis: readonly string[];
+  /** The pod UID the control plane recorded, if any. */
+  readonly podUid: string | undefined;
+  readonly up: boolean;
+}
+
+export interface OvnViewOptions {
+  readonly client: OvsdbClient;
+  readonly logger: Logger;
+  /** external_ids key where the control plane records the pod UID. */
+  readonly podUidKey: string;
+}
+
+export declare interface OvnView {
+  on(event: 'lsp', l: (name: string, kind: 'insert' | 'modify' | 'delete') => void): this;
+}
+
+export class OvnView extends EventEmitter {
+  private monitor: Monitor | undefined;
+  /** LSP name → row uuid, kept from change events so lookups are O(1). */
+  private readonly byName = new Map<string, string>();
+
+  constructor(private readonly opts: OvnViewOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.opts.client.connected && this.monitor !== undefined;
+  }
+
+  async start(): Promise<void> {
+    await this.opts.client.start();
+    const m = this.opts.client.monitor({
+      Logical_Switch_Port: { columns: ['name', 'addresses', 'dynamic_addresses', 'options', 'external_ids', 'type', 'up'] },
+      Logical_Switch: { columns: ['name', 'ports', 'other_config'] },
+      Logical_Router_Port: { columns: ['name', 'networks'] },
+    });
+    m.on('change', (c) => {
+      if (c.table !== 'Logical_Switch_Port') return;
+      const name = String((c.new ?? c.old)?.['name'] ?? '');
+      if (c.kind === 'delete') {
+        if (this.byName.get(name) === c.uuid) this.byName.delete(name);
+      } else {
+        this.byName.set(name, c.uuid);
+      }
+      this.emit('lsp', name, c.kind);
+    });
+    this.monitor = m;
+    await m.ready;
+  }
+
+  stop(): void {
+    this.monitor?.close();
+  }
+
+  lookup(lsp: string): PodPort | undefined {
+    const m = this.monitor;
+    if (!m) return undefined;
+    const uuid = this.byName.get(lsp);
+    const row = uuid ? m.table('Logical_Switch_Port').get(uuid) : undefined;
+    if (!row || String(row['type'] ?? '') !== '') return undefined;
+    const addr = firstAddress(row);
+    if (!addr) return undefined;
+    const ls = [...m.table('Logical_Switch').values()].find((s) => (s['ports'] as unknown[]).some((p) => String(p) === uuid));
+    const nets = ls ? this.switchNetworks(ls) : [];
+    const ips = addr.ips.map((ip) => {
+      const net = nets.find((n) => contains(n.cidr, ip));
+      const fam = parseIp(ip)?.family ?? 4;
+      return `${ip}/${net ? net.cidr.prefix : fam === 4 ? 32 : 128}`;
+    });
+    const gateways = addr.ips.flatMap((ip) => nets.filter((n) => n.gateway && contains(n.cidr, ip)).map((n) => n.gateway as string));
+    const options = strMap(row['options']);
+    const ext = strMap(row['external_ids']);
+    const up = Array.isArray(row['up']) ? row['up'][0] === true : row['up'] === true;
+    return {
+      lsp,
+      mac: addr.mac,
+      ips,
+      gateways,
+      requestedChassis: (options.get('requested-chassis') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      podUid: ext.get(this.opts.podUidKey),
+      up,
+    };
+  }
+
+  /**
+   * Subnets on the switch and their gateway: the router port attached to the
+   * switch (LSP type=router → options:router-port → LRP.networks) gives both;
+   * other_config:subnet (what ovn-kubernetes sets) gives the prefix when there is no router.
+   */
+  private switchNetworks(ls: Row): Array<{ cidr: NonNullable<ReturnType<typeof parseCidr>>; gateway?: string }> {
+    const m = this.monitor as Monitor;
+    const out: Array<{ cidr: NonNullable<ReturnType<typeof parseCidr>>; gateway?: string }> = [];
+    const lsps = m.table('Logical_Switch_Port');
+    const lrps = [...m.table('Logical_Router_Port').values()];
+    for (const p of ls['ports'] as unknown[]) {
+      const r = lsps.get(String(p));
+      if (!r || r['type'] !== 'router') continue;
+      const lrpName = strMap(r['options']).get('router-port');
+      const lrp = lrps.find((x) => x['name'] === lrpName);
+      for (const n of (lrp?.['networks'] as string[] | undefined) ?? []) {
+        const cidr = parseCidr(n);
+        if (cidr) out.push({ cidr, gateway: hostOf(n) });
+      }
+    }
+    const oc = strMap(ls['other_config']);
+    for (const k of ['subnet', 'ipv6_prefix']) {
+      const v = oc.get(k);
+      const cidr = v ? parseCidr(k === 'ipv6_prefix' && !v.includes('/') ? `${v}/64` : v) : undefined;
+      if (cidr && !out.some((o) => o.cidr.family === cidr.family)) out.push({ cidr });
+    }
+    return out;
+  }
+}
+
+/** "MAC IP…" from addresses (or dynamic_addresses when addresses says "dynamic"). */
+function firstAddress(row: Row): { mac: string; ips: string[] } | undefined {
+  const list = (row['addresses'] as string[] | undefined) ?? [];
+  for (const entry of list) {
+    const text = entry === 'dynamic' ? ((row['dynamic_addresses'] as string[] | undefined)?.[0] ?? '') : entry;
+    const [mac, ...ips] = text.trim().split(/\s+/);
+    if (mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) return { mac: mac.toLowerCase(), ips };
+  }
+  return undefined;
+}

@@ -1,0 +1,414 @@
+import { EventEmitter } from 'node:events';
+import { PortsError } from '../errors.ts';
+import type { HwBackend, Representor } from '../hw/types.ts';
+import type { Logger } from '../log.ts';
+import { strMap } from '../ovsdb/atoms.ts';
+import type { OvsdbClient } from '../ovsdb/client.ts';
+import type { Monitor } from '../ovsdb/monitor.ts';
+import { EXT, type Lease, leaseFromInterface, plugOps, unplugOps } from './lease.ts';
+import type { OvnView, PodPort } from './ovn.ts';
+import type { Quarantine } from './quarantine.ts';
+import {
+  type Attachment,
+  type AttachmentKey,
+  type PoolStatus,
+  type VfPoolApi,
+  keyString,
+  lspName,
+} from './types.ts';
+
+// The VF pool: the host asks, the DPU decides. A VF is handed out only for a
+// pod whose OVN port exists and is requested on this chassis; MAC and IPs come
+// from OVN; the lease and the plug are one OVSDB transaction; every failure
+// undoes what it took (no leaked port, lease or MAC). Leases are never kept
+// anywhere but OVSDB, so a restart rebuilds them with zero writes.
+
+export interface VfPoolOptions {
+  readonly ovs: OvsdbClient;
+  readonly ovn: OvnView;
+  readonly hw: HwBackend;
+  readonly quarantine: Quarantine;
+  readonly logger: Logger;
+  readonly bridge: string;
+  /** Names this chassis answers to in options:requested-chassis (system-id, hostname). */
+  readonly chassisNames: readonly string[];
+  readonly mtu: number;
+  readonly ovnInstalledTimeoutMs: number;
+  readonly maxLeasesPerPeer: number;
+  /** A lease whose LSP vanished (or that GC no longer names) is released after this long. */
+  readonly orphanGraceMs: number;
+  readonly now?: () => number;
+}
+
+export interface AllocationTiming {
+  readonly agentMs: number;
+  readonly ovnInstalledMs: number;
+}
+
+export declare interface VfPool {
+  on(event: 'allocated', l: (a: Attachment, t: AllocationTiming) => void): this;
+  on(event: 'allocation-failed', l: (reason: string) => void): this;
+  on(event: 'released', l: (representor: string, why: string) => void): this;
+}
+
+export class VfPool extends EventEmitter implements VfPoolApi {
+  private readonly log: Logger;
+  private monitor: Monitor | undefined;
+  private representors: Representor[] = [];
+  /** Representors being plugged right now (not yet visible in OVSDB). */
+  private readonly reserved = new Set<string>();
+  /** In-flight allocations by attachment key: a retry joins the same promise. */
+  private readonly inflight = new Map<string, { peer: string; promise: Promise<Attachment> }>();
+  /** LSP name → when we first saw it missing, for orphan GC. */
+  private readonly missingSince = new Map<string, number>();
+  private started = false;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: VfPoolOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'ports' });
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Rebuild from OVSDB and the hardware; quarantine everything not leased. Writes nothing to OVSDB. */
+  async start(): Promise<void> {
+    const m = this.opts.ovs.monitor({
+      Bridge: { columns: ['name', 'ports'] },
+      Port: { columns: ['name', 'interfaces'] },
+      Interface: { columns: ['name', 'external_ids', 'ofport', 'error'] },
+    });
+    this.monitor = m;
+    await m.ready;
+    this.representors = await this.opts.hw.discoverRepresentors();
+    const leased = new Set(this.leases().map((l) => l.representor));
+    for (const r of this.representors) {
+      if (!leased.has(r.name)) await this.opts.quarantine.apply(r.name);
+    }
+    this.started = true;
+    this.log.info({ representors: this.representors.length, leases: leased.size }, 'VF pool rebuilt from OVSDB');
+  }
+
+  stop(): void {
+    this.monitor?.close();
+  }
+
+  // ---- queries -------------------------------------------------------------
+
+  leases(): Lease[] {
+    const m = this.monitor;
+    if (!m) return [];
+    const onBridge = this.bridgePortNames();
+    const out: Lease[] = [];
+    for (const row of m.table('Interface').values()) {
+      const l = leaseFromInterface(row);
+      if (l && onBridge.has(l.representor)) out.push(l);
+    }
+    return out;
+  }
+
+  status(): PoolStatus {
+    const leased = this.leases().length;
+    const total = this.representors.length;
+    const ovsdbConnected = this.opts.ovs.connected;
+    const ovnConnected = this.opts.ovn.connected;
+    return {
+      total,
+      leased,
+      free: Math.max(0, total - leased - this.reserved.size),
+      ovsdbConnected,
+      ovnConnected,
+      ready: this.started && ovsdbConnected && ovnConnected && this.bridgeUuid() !== undefined,
+      chassis: this.opts.chassisNames[0] ?? '',
+    };
+  }
+
+  get(key: AttachmentKey, peer: string): Attachment | undefined {
+    const l = this.findLease(key);
+    if (!l || l.peer !== peer || l.key.sandboxId !== key.sandboxId || l.key.pod.uid !== key.pod.uid) return undefined;
+    return this.toAttachment(l);
+  }
+
+  list(peer: string): Attachment[] {
+    return this.leases()
+      .filter((l) => l.peer === peer)
+      .map((l) => this.toAttachment(l));
+  }
+
+  // ---- allocate --------------------------------------------------------------
+
+  allocate(key: AttachmentKey, peer: string, opts: { signal?: AbortSignal } = {}): Promise<Attachment> {
+    const k = keyString(key);
+    const running = this.inflight.get(k);
+    if (running && running.peer === peer) return running.promise;
+    if (running) return Promise.reject(new PortsError('not-owner', `${keyString(key)} is being allocated for another host`));
+    const promise = this.doAllocate(key, peer, opts.signal).finally(() => this.inflight.delete(k));
+    this.inflight.set(k, { peer, promise });
+    return promise;
+  }
+
+  private async doAllocate(key: AttachmentKey, peer: string, signal: AbortSignal | undefined): Promise<Attachment> {
+    const t0 = performance.now();
+    try {
+      if (!this.status().ready) throw new PortsError('not-ready', 'DPU not ready (OVSDB/OVN not connected)');
+      const lsp = lspName(key.pod);
+      const existing = this.findLease(key);
+      if (existing) return await this.resume(existing, key, peer);
+
+      const port = this.authorise(key, lsp);
+      const other = this.leases().find((l) => l.lsp === lsp);
+      if (other) throw new PortsError('sandbox-conflict', `${lsp} is attached with sandbox ${other.key.sandboxId}`);
+      // Other allocations of this host still in flight count against its cap too.
+      const self = keyString(key);
+      const inflightForPeer = [...this.inflight].filter(([k, f]) => k !== self && f.peer === peer).length;
+      const mine = this.leases().filter((l) => l.peer === peer).length + inflightForPeer;
+      if (mine >= this.opts.maxLeasesPerPeer) throw new PortsError('host-lease-cap', `host ${peer} holds ${mine} VFs (cap ${this.opts.maxLeasesPerPeer})`);
+      const rep = this.pickFree();
+      if (!rep) throw new PortsError('vf-pool-empty', 'no free VF on this DPU');
+
+      this.reserved.add(rep.name);
+      let plugged = false;
+      try {
+        // Order matters: MAC first (the host must never see the previous tenant's), quarantine lifted last before the plug.
+        await this.opts.hw.setVfMac(rep, port.mac);
+        signal?.throwIfAborted();
+        await this.opts.quarantine.lift(rep.name);
+        await this.opts.ovs.transact(
+          plugOps({
+            bridge: this.opts.bridge,
+            representor: rep.name,
+            pf: rep.pf,
+            vf: rep.vf,
+            lsp,
+            mac: port.mac,
+            key,
+            peer,
+            leaseTime: new Date(this.now()).toISOString(),
+          }),
+        );
+        plugged = true;
+        const agentMs = performance.now() - t0;
+        const t1 = performance.now();
+        await this.waitInstalled(rep.name, signal);
+        const lease = this.findLease(key);
+        if (!lease) throw new PortsError('plug-failed', `lease for ${lsp} vanished while waiting for ovn-installed`);
+        const a = this.toAttachment(lease, port);
+        const timing = { agentMs, ovnInstalledMs: performance.now() - t1 };
+        this.log.info({ lsp, sandbox: key.sandboxId, representor: rep.name, vf: rep.vf, peer, ...timing }, 'VF allocated');
+        this.emit('allocated', a, timing);
+        return a;
+      } catch (err) {
+        await this.rollback(rep, plugged, lsp, err);
+        throw err;
+      } finally {
+        this.reserved.delete(rep.name);
+      }
+    } catch (err) {
+      const reason = err instanceof PortsError ? err.reason : 'internal';
+      this.emit('allocation-failed', reason);
+      if (err instanceof PortsError) throw err;
+      throw new PortsError('plug-failed', 'allocation failed', { cause: err });
+    }
+  }
+
+  /** Same key again: the retry gets the same VF (after ovn-installed), or a clear refusal. */
+  private async resume(l: Lease, key: AttachmentKey, peer: string): Promise<Attachment> {
+    if (l.peer !== peer) throw new PortsError('not-owner', `${l.lsp} is leased to another host`);
+    if (l.key.sandboxId !== key.sandboxId) {
+      throw new PortsError('sandbox-conflict', `${l.lsp} ${key.ifname} is attached with sandbox ${l.key.sandboxId}`);
+    }
+    if (l.key.pod.uid !== key.pod.uid) throw new PortsError('pod-uid-mismatch', `${l.lsp} is leased to another pod uid`);
+    await this.waitInstalled(l.representor, undefined);
+    return this.toAttachment(this.findLease(key) ?? l);
+  }
+
+  /** The pod must exist in OVN and be requested on this chassis (DESIGN §1). */
+  private authorise(key: AttachmentKey, lsp: string): PodPort {
+    const port = this.opts.ovn.lookup(lsp);
+    if (!port) throw new PortsError('pod-not-found', `no OVN port ${lsp}`);
+    if (!port.requestedChassis.some((c) => this.opts.chassisNames.includes(c))) {
+      throw new PortsError('pod-not-on-this-chassis', `${lsp} is not requested on this chassis`);
+    }
+    if (port.podUid !== undefined && port.podUid !== key.pod.uid) {
+      throw new PortsError('pod-uid-mismatch', `${lsp} belongs to another pod uid`);
+    }
+    return port;
+  }
+
+  private pickFree(): Representor | undefined {
+    const onBridge = this.allPortNames();
+    return this.representors.find((r) => !onBridge.has(r.name) && !this.reserved.has(r.name));
+  }
+
+  private async rollback(rep: Representor, plugged: boolean, lsp: string, cause: unknown): Promise<void> {
+    this.log.warn({ err: cause, lsp, representor: rep.name }, 'allocation failed; rolling back');
+    try {
+      await this.opts.quarantine.apply(rep.name);
+      if (plugged) await this.unplug(rep.name);
+      await this.opts.hw.setVfMac(rep, scrubMac(rep.pf, rep.vf));
+    } catch (err) {
+      // The audit (offload/) and the next start repair what is left; say loudly that something is.
+      this.log.error({ err, representor: rep.name }, 'rollback incomplete');
+    }
+  }
+
+  private waitInstalled(representor: string, signal: AbortSignal | undefined): Promise<void> {
+    const m = this.monitor as Monitor;
+    const installed = (): boolean => {
+      for (const row of m.table('Interface').values()) {
+        if (row['name'] === representor) return strMap(row['external_ids']).get(EXT.ovnInstalled) === 'true';
+      }
+      return false;
+    };
+    if (installed()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        m.off('change', check);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = (): void => {
+        if (installed()) done();
+      };
+      const onAbort = (): void => done(new PortsError('ovn-not-installed', 'request cancelled while waiting for ovn-installed'));
+      const timer = setTimeout(
+        () => done(new PortsError('ovn-not-installed', `ovn-controller did not install ${representor} within ${this.opts.ovnInstalledTimeoutMs} ms`)),
+        this.opts.ovnInstalledTimeoutMs,
+      );
+      m.on('change', check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- release / gc ------------------------------------------------------------
+
+  async release(key: AttachmentKey, peer: string): Promise<{ released: boolean }> {
+    const l = this.findLease(key);
+    // A DEL for an old sandbox must not tear down the pod's new attachment (stale-DEL guard).
+    if (!l || l.key.sandboxId !== key.sandboxId) return { released: false };
+    if (l.peer !== peer) throw new PortsError('not-owner', `${l.lsp} is leased to another host`);
+    await this.releaseLease(l, 'release');
+    return { released: true };
+  }
+
+  async gc(peer: string, keep: readonly AttachmentKey[]): Promise<{ released: number }> {
+    const keepSet = new Set(keep.map(keyString));
+    let released = 0;
+    for (const l of this.leases()) {
+      if (l.peer !== peer || keepSet.has(keyString(l.key))) continue;
+      // Leases younger than the grace period may belong to an ADD still in flight on the host.
+      if (this.now() - Date.parse(l.leaseTime) < this.opts.orphanGraceMs) continue;
+      await this.releaseLease(l, 'cni-gc');
+      released++;
+    }
+    return { released };
+  }
+
+  /** Release leases whose OVN port has been gone for longer than the grace period. */
+  async sweepOrphans(): Promise<number> {
+    let released = 0;
+    const now = this.now();
+    for (const l of this.leases()) {
+      if (this.opts.ovn.lookup(l.lsp)) {
+        this.missingSince.delete(l.lsp);
+        continue;
+      }
+      const since = this.missingSince.get(l.lsp) ?? now;
+      this.missingSince.set(l.lsp, since);
+      if (now - since >= this.opts.orphanGraceMs) {
+        await this.releaseLease(l, 'lsp-gone');
+        this.missingSince.delete(l.lsp);
+        released++;
+      }
+    }
+    return released;
+  }
+
+  private async releaseLease(l: Lease, why: string): Promise<void> {
+    const vf = { pf: l.pf, vf: l.vf };
+    // Quarantine first: from here on the representor forwards nothing.
+    await this.opts.quarantine.apply(l.representor);
+    await this.unplug(l.representor);
+    await this.opts.hw.setVfMac(vf, scrubMac(l.pf, l.vf));
+    this.log.info({ lsp: l.lsp, sandbox: l.key.sandboxId, representor: l.representor, why }, 'VF released');
+    this.emit('released', l.representor, why);
+  }
+
+  private async unplug(representor: string): Promise<void> {
+    const m = this.monitor as Monitor;
+    const port = [...m.table('Port').entries()].find(([, r]) => r['name'] === representor);
+    if (!port) return;
+    await this.opts.ovs.transact(unplugOps(this.opts.bridge, port[0], representor));
+  }
+
+  // ---- helpers ---------------------------------------------------------------------
+
+  private findLease(key: AttachmentKey): Lease | undefined {
+    return this.leases().find(
+      (l) => l.key.pod.namespace === key.pod.namespace && l.key.pod.name === key.pod.name && l.key.ifname === key.ifname,
+    );
+  }
+
+  private bridgeUuid(): string | undefined {
+    const m = this.monitor;
+    if (!m) return undefined;
+    for (const [uuid, b] of m.table('Bridge')) if (b['name'] === this.opts.bridge) return uuid;
+    return undefined;
+  }
+
+  private bridgePortNames(): Set<string> {
+    const m = this.monitor;
+    const out = new Set<string>();
+    if (!m) return out;
+    const uuid = this.bridgeUuid();
+    const br = uuid ? m.table('Bridge').get(uuid) : undefined;
+    const ports = m.table('Port');
+    for (const p of (br?.['ports'] as unknown[] | undefined) ?? []) {
+      const name = ports.get(String(p))?.['name'];
+      if (typeof name === 'string') out.add(name);
+    }
+    return out;
+  }
+
+  /** Ports on any bridge: a representor someone put elsewhere is not free either. */
+  private allPortNames(): Set<string> {
+    const m = this.monitor;
+    const out = new Set<string>();
+    if (!m) return out;
+    for (const p of m.table('Port').values()) out.add(String(p['name']));
+    return out;
+  }
+
+  private toAttachment(l: Lease, port: PodPort | undefined = this.opts.ovn.lookup(l.lsp)): Attachment {
+    const gw4 = port?.gateways.find((g) => !g.includes(':'));
+    const gw6 = port?.gateways.find((g) => g.includes(':'));
+    const ips = (port?.ips ?? []).map((address) => {
+      const gw = address.includes(':') ? gw6 : gw4;
+      return gw ? { address, gateway: gw } : { address };
+    });
+    const routes = [
+      ...(gw4 ? [{ dst: '0.0.0.0/0', gateway: gw4 }] : []),
+      ...(gw6 ? [{ dst: '::/0', gateway: gw6 }] : []),
+    ];
+    return {
+      key: l.key,
+      vfIndex: l.vf,
+      pf: l.pf,
+      representor: l.representor,
+      mac: port?.mac ?? l.mac,
+      ips,
+      routes,
+      mtu: this.opts.mtu,
+      peer: l.peer,
+      leaseTime: l.leaseTime,
+      state: port && l.ovnInstalled ? 'ready' : 'broken',
+    };
+  }
+}
+
+/** A locally administered MAC per VF: what a released VF carries instead of its last tenant's. */
+export function scrubMac(pf: number, vf: number): string {
+  const h = (n: number): string => (n & 0xff).toString(16).padStart(2, '0');
+  return `02:00:00:${h(pf)}:${h(vf >> 8)}:${h(vf)}`;
+}

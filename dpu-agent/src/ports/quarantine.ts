@@ -1,0 +1,33 @@
+import { HwError } from '../errors.ts';
+import { defaultRunner } from '../hw/emulated.ts';
+import type { CommandRunner } from '../hw/types.ts';
+
+// A representor that is not leased must not forward anything (DESIGN §1). The
+// pool calls `lift` as the very last step before plugging and `apply` as the
+// very first step of a release, so there is no window where an unleased
+// representor forwards. The TC drop filter (offload/) stacks on the same
+// interface; this base one keeps the representor administratively down.
+
+export interface Quarantine {
+  apply(representor: string): Promise<void>;
+  lift(representor: string): Promise<void>;
+}
+
+export class LinkQuarantine implements Quarantine {
+  constructor(private readonly run: CommandRunner = defaultRunner) {}
+
+  // same as: ip link set dev pf0vf3 down
+  async apply(representor: string): Promise<void> {
+    await this.set(representor, 'down');
+  }
+
+  // same as: ip link set dev pf0vf3 up
+  async lift(representor: string): Promise<void> {
+    await this.set(representor, 'up');
+  }
+
+  private async set(dev: string, state: 'up' | 'down'): Promise<void> {
+    const r = await this.run(['ip', 'link', 'set', 'dev', dev, state]);
+    if (r.code !== 0) throw new HwError(`set ${dev} ${state}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+}

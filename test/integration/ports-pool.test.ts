@@ -1,0 +1,276 @@
+import t from 'tap';
+import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
+import { strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
+import { silentLogger } from '../../dpu-agent/src/log.ts';
+import { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
+import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
+import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import type { AttachmentKey } from '../../dpu-agent/src/ports/types.ts';
+import type { HwBackend, Representor, VfId } from '../../dpu-agent/src/hw/types.ts';
+import { representorName, parseRepresentorName } from '../../dpu-agent/src/hw/representor.ts';
+import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const CHASSIS = 'dpu1';
+
+/** Same interface as the BlueField/emulated backends; keeps VF MACs in memory. */
+class FakeHw implements HwBackend {
+  readonly kind = 'emulated' as const;
+  readonly macs = new Map<string, string>();
+  constructor(private readonly n: number) {}
+  async discoverRepresentors(): Promise<Representor[]> {
+    return Array.from({ length: this.n }, (_, vf) => ({ pf: 0, vf, name: representorName({ pf: 0, vf }), ifindex: 100 + vf, operUp: false }));
+  }
+  representorName(v: VfId): string {
+    return representorName(v);
+  }
+  vfOf(r: string): VfId | undefined {
+    return parseRepresentorName(r);
+  }
+  async setVfMac(v: VfId, mac: string): Promise<void> {
+    this.macs.set(representorName(v), mac);
+  }
+  async getVfMac(v: VfId): Promise<string | undefined> {
+    return this.macs.get(representorName(v));
+  }
+}
+
+class FakeQuarantine implements Quarantine {
+  readonly quarantined = new Set<string>();
+  async apply(r: string): Promise<void> {
+    this.quarantined.add(r);
+  }
+  async lift(r: string): Promise<void> {
+    this.quarantined.delete(r);
+  }
+}
+
+const nbctl = (nb: OvsdbServer, ...args: string[]) => run('ovn-nbctl', [`--db=${nb.unixRemote}`, ...args]);
+
+interface Rig {
+  ovs: OvsdbServer;
+  nb: OvsdbServer;
+  pool: VfPool;
+  hw: FakeHw;
+  q: FakeQuarantine;
+  ovsClient: OvsdbClient;
+  writes: () => number;
+  stopInstaller: () => void;
+}
+
+/** Plays ovn-controller's one job that matters here: mark a plugged interface ovn-installed. */
+function fakeOvnController(ovs: OvsdbServer, client: OvsdbClient, skip: Set<string>): () => void {
+  const m = client.monitor({ Interface: { columns: ['name', 'external_ids'] } });
+  m.on('change', (c) => {
+    if (c.kind !== 'insert') return;
+    const name = String(c.new?.['name']);
+    if (!name.startsWith('pf0vf') || skip.has(name)) return;
+    if (strMap(c.new?.['external_ids']).has('iface-id')) {
+      void ovsVsctl(ovs.unixRemote, 'set', 'Interface', name, 'external_ids:ovn-installed=true').catch(() => undefined);
+    }
+  });
+  return () => m.close();
+}
+
+async function rig(t: Tap, opts: { vfs?: number; cap?: number; timeoutMs?: number; graceMs?: number; noInstall?: Set<string>; ovs?: OvsdbServer; nb?: OvsdbServer; hw?: FakeHw } = {}): Promise<Rig> {
+  const ovs = opts.ovs ?? (await startOvsdbServer(t));
+  const nb = opts.nb ?? (await startOvsdbServer(t, { schema: 'ovn-nb' }));
+  if (!opts.ovs) await ovsVsctl(ovs.unixRemote, 'add-br', 'br-int');
+  if (!opts.nb) {
+    await nbctl(nb, 'ls-add', 'node1', '--', 'set', 'Logical_Switch', 'node1', 'other_config:subnet=10.244.1.0/24');
+    await nbctl(nb, 'lr-add', 'cluster-router', '--', 'lrp-add', 'cluster-router', 'rtos-node1', '0a:58:0a:f4:01:01', '10.244.1.1/24');
+    await nbctl(nb, 'lsp-add', 'node1', 'stor-node1', '--', 'lsp-set-type', 'stor-node1', 'router', '--', 'lsp-set-options', 'stor-node1', 'router-port=rtos-node1', '--', 'lsp-set-addresses', 'stor-node1', 'router');
+  }
+  const ovsClient = new OvsdbClient({ remotes: ovs.unixRemote, database: 'Open_vSwitch' });
+  const nbClient = new OvsdbClient({ remotes: nb.unixRemote, database: 'OVN_Northbound' });
+  const helper = new OvsdbClient({ remotes: ovs.unixRemote, database: 'Open_vSwitch' });
+  t.teardown(async () => {
+    pool.stop();
+    await Promise.all([ovsClient.stop(), nbClient.stop(), helper.stop()]);
+  });
+  await ovsClient.start();
+  await helper.start();
+  let writes = 0;
+  const real = ovsClient.transact.bind(ovsClient);
+  ovsClient.transact = (ops, o) => {
+    writes++;
+    return real(ops, o);
+  };
+  const ovn = new OvnView({ client: nbClient, logger: silentLogger(), podUidKey: 'pod-uid' });
+  await ovn.start();
+  const hw = opts.hw ?? new FakeHw(opts.vfs ?? 4);
+  const q = new FakeQuarantine();
+  const pool = new VfPool({
+    ovs: ovsClient,
+    ovn,
+    hw,
+    quarantine: q,
+    logger: silentLogger(),
+    bridge: 'br-int',
+    chassisNames: [CHASSIS, 'dpu1.example'],
+    mtu: 1400,
+    ovnInstalledTimeoutMs: opts.timeoutMs ?? 3000,
+    maxLeasesPerPeer: opts.cap ?? 100,
+    orphanGraceMs: opts.graceMs ?? 0,
+  });
+  const stopInstaller = fakeOvnController(ovs, helper, opts.noInstall ?? new Set());
+  await pool.start();
+  return { ovs, nb, pool, hw, q, ovsClient, writes: () => writes, stopInstaller };
+}
+type Tap = { teardown(fn: () => unknown): void };
+
+let podSeq = 0;
+async function addPod(r: Rig, name: string, o: { chassis?: string; uid?: string; ip?: string } = {}): Promise<AttachmentKey> {
+  const n = ++podSeq + 10;
+  const mac = `0a:58:0a:f4:01:${n.toString(16).padStart(2, '0')}`;
+  const ip = o.ip ?? `10.244.1.${n}`;
+  const uid = o.uid ?? `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+  const lsp = `default_${name}`;
+  await nbctl(r.nb, 'lsp-add', 'node1', lsp, '--', 'lsp-set-addresses', lsp, `${mac} ${ip}`, '--', 'lsp-set-port-security', lsp, `${mac} ${ip}`, '--', 'lsp-set-options', lsp, `requested-chassis=${o.chassis ?? CHASSIS}`, '--', 'set', 'Logical_Switch_Port', lsp, `external_ids:pod-uid=${uid}`);
+  await until(() => r.pool['opts'].ovn.lookup(lsp) !== undefined);
+  return { pod: { namespace: 'default', name, uid }, sandboxId: `sb-${name}`, ifname: 'eth0' };
+}
+
+async function until(cond: () => boolean, tries = 200): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (cond()) return;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  throw new Error('condition not met');
+}
+
+async function brPorts(r: Rig): Promise<string[]> {
+  return (await ovsVsctl(r.ovs.unixRemote, 'list-ports', 'br-int')).split('\n').filter(Boolean).sort();
+}
+
+t.test('allocate: authorised against OVN, MAC/IP from OVN, one plug txn, quarantine lifted; retry returns the same VF', async (t) => {
+  const r = await rig(t);
+  t.equal(r.q.quarantined.size, 4, 'all representors quarantined at start');
+  const key = await addPod(r, 'web');
+  const before = r.writes();
+  const a = await r.pool.allocate(key, 'host1');
+  t.equal(r.writes() - before, 1, 'lease + plug in one OVSDB transaction');
+  t.equal(a.vfIndex, 0);
+  t.match(a.mac, /^0a:58:0a:f4:01:/);
+  t.same(a.ips.map((i) => i.address), [`10.244.1.${a.mac.split(':')[5] ? parseInt(a.mac.split(':')[5] as string, 16) : 0}/24`]);
+  t.same(a.routes, [{ dst: '0.0.0.0/0', gateway: '10.244.1.1' }]);
+  t.equal(a.mtu, 1400);
+  t.equal(a.state, 'ready');
+  t.equal(r.hw.macs.get('pf0vf0'), a.mac, 'VF MAC set from OVN before handing it out');
+  t.notOk(r.q.quarantined.has('pf0vf0'), 'quarantine lifted');
+  t.same(await brPorts(r), ['pf0vf0']);
+  const ext = await ovsVsctl(r.ovs.unixRemote, 'get', 'Interface', 'pf0vf0', 'external_ids');
+  t.match(ext, /iface-id=default_web/);
+  t.match(ext, /"dpu-agent\/sandbox"=sb-web/);
+  t.match(ext, /"dpu-agent\/peer"=host1/);
+
+  const again = await r.pool.allocate(key, 'host1');
+  t.equal(again.vfIndex, a.vfIndex, 'idempotent per sandbox');
+  t.equal(r.writes() - before, 1, 'the retry wrote nothing');
+  const [x, y] = await Promise.all([r.pool.allocate({ ...key, ifname: 'eth0' }, 'host1'), r.pool.allocate(key, 'host1')]);
+  t.equal(x.vfIndex, y.vfIndex);
+});
+
+t.test('refusals leave nothing behind', async (t) => {
+  const r = await rig(t, { vfs: 2 });
+  const ghost = { pod: { namespace: 'default', name: 'ghost', uid: '00000000-0000-4000-8000-000000000999' }, sandboxId: 'sb', ifname: 'eth0' };
+  await t.rejects(r.pool.allocate(ghost, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-not-found' }, 'pod-not-found');
+  const other = await addPod(r, 'elsewhere', { chassis: 'dpu2' });
+  await t.rejects(r.pool.allocate(other, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-not-on-this-chassis' }, 'pod-not-on-this-chassis');
+  const k = await addPod(r, 'uidpod');
+  await t.rejects(r.pool.allocate({ ...k, pod: { ...k.pod, uid: '00000000-0000-4000-8000-000000000000' } }, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-uid-mismatch' }, 'pod-uid-mismatch');
+  t.same(await brPorts(r), [], 'nothing plugged');
+  t.equal(r.q.quarantined.size, 2, 'everything still quarantined');
+  t.equal(r.pool.status().free, 2);
+
+  await r.pool.allocate(k, 'host1');
+  await t.rejects(r.pool.allocate({ ...k, sandboxId: 'sb-other' }, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'sandbox-conflict' }, 'another sandbox for an attached pod');
+  await t.rejects(r.pool.allocate(k, 'host2'), { code: 'DPU_ERR_PORTS', reason: 'not-owner' }, 'another host asking for the same attachment');
+  await t.rejects(r.pool.release(k, 'host2'), { code: 'DPU_ERR_PORTS', reason: 'not-owner' }, 'another host cannot release it');
+  t.same(await r.pool.release({ ...k, sandboxId: 'stale' }, 'host1'), { released: false }, 'stale DEL does not touch the live lease');
+  t.same(await brPorts(r), ['pf0vf0']);
+  const k2 = await addPod(r, 'second');
+  await r.pool.allocate(k2, 'host1');
+  const k3 = await addPod(r, 'third');
+  await t.rejects(r.pool.allocate(k3, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'vf-pool-empty' }, 'vf-pool-empty');
+});
+
+t.test('per-host cap', async (t) => {
+  const r = await rig(t, { vfs: 4, cap: 1 });
+  const a = await addPod(r, 'capa');
+  const b = await addPod(r, 'capb');
+  await r.pool.allocate(a, 'host1');
+  await t.rejects(r.pool.allocate(b, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'host-lease-cap' }, 'host-lease-cap');
+  t.equal(r.pool.status().free, 3, 'the refused request took nothing');
+  // Authorisation is by OVN; the cap is per host identity.
+  t.equal((await r.pool.allocate(b, 'host2')).vfIndex, 1, 'another host has its own cap');
+});
+
+t.test('ovn-installed never comes: DEADLINE, rolled back (no port, MAC scrubbed, quarantined)', async (t) => {
+  const noInstall = new Set(['pf0vf0']);
+  const r = await rig(t, { vfs: 2, timeoutMs: 300, noInstall });
+  const k = await addPod(r, 'slow');
+  await t.rejects(r.pool.allocate(k, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'ovn-not-installed' }, 'ovn-not-installed');
+  await until(() => true);
+  t.same(await brPorts(r), [], 'port removed');
+  t.equal(r.hw.macs.get('pf0vf0'), scrubMac(0, 0), 'MAC scrubbed');
+  t.ok(r.q.quarantined.has('pf0vf0'), 'quarantined again');
+  t.same(r.pool.leases(), [], 'no lease');
+  // Once ovn-controller works again the retry succeeds on the scrubbed, freed VF.
+  noInstall.clear();
+  const a = await r.pool.allocate(k, 'host1');
+  t.equal(a.vfIndex, 0, 'the freed VF is reused');
+  t.equal(r.hw.macs.get('pf0vf0'), a.mac);
+  t.equal(r.pool.status().free, 1);
+});
+
+t.test('release is idempotent and scrubs; restart rebuilds leases with zero writes', async (t) => {
+  const r = await rig(t, { vfs: 3 });
+  const k1 = await addPod(r, 'r1');
+  const k2 = await addPod(r, 'r2');
+  const a1 = await r.pool.allocate(k1, 'host1');
+  await r.pool.allocate(k2, 'host1');
+  t.same(await r.pool.release(k1, 'host1'), { released: true });
+  t.same(await r.pool.release(k1, 'host1'), { released: false }, 'DEL twice');
+  t.ok(r.q.quarantined.has(a1.representor));
+  t.equal(r.hw.macs.get(a1.representor), scrubMac(0, a1.vfIndex), 'previous tenant MAC gone');
+  t.same(await brPorts(r), ['pf0vf1']);
+
+  r.pool.stop();
+  const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, vfs: 3 });
+  t.equal(r2.writes(), 0, 'rebuilt from OVSDB with zero writes');
+  t.same(r2.pool.list('host1').map((a) => [a.key.pod.name, a.vfIndex, a.state]), [['r2', 1, 'ready']]);
+  t.same([...r2.q.quarantined].sort(), ['pf0vf0', 'pf0vf2'], 'only unleased representors quarantined');
+  t.same(r2.pool.get(k2, 'host1')?.vfIndex, 1);
+  t.equal(r2.pool.get(k2, 'host2'), undefined, 'another host cannot see it');
+});
+
+t.test('GC: leases the host no longer names, and leases whose OVN port vanished', async (t) => {
+  const r = await rig(t, { vfs: 3, graceMs: 0 });
+  const k1 = await addPod(r, 'g1');
+  const k2 = await addPod(r, 'g2');
+  await r.pool.allocate(k1, 'host1');
+  await r.pool.allocate(k2, 'host1');
+  t.same(await r.pool.gc('host1', [k1]), { released: 1 });
+  t.same(r.pool.list('host1').map((a) => a.key.pod.name), ['g1']);
+  await nbctl(r.nb, 'lsp-del', 'default_g1');
+  await until(() => r.pool['opts'].ovn.lookup('default_g1') === undefined);
+  t.equal(r.pool.list('host1')[0]?.state, 'broken', 'reported broken while its port is gone');
+  t.equal(await r.pool.sweepOrphans(), 1);
+  t.same(r.pool.list('host1'), []);
+  t.same(await brPorts(r), []);
+});
+
+t.test('concurrent allocations get distinct VFs and the pool is exact', async (t) => {
+  const r = await rig(t, { vfs: 6 });
+  const keys = [];
+  for (let i = 0; i < 7; i++) keys.push(await addPod(r, `c${i}`));
+  const results = await Promise.allSettled(keys.map((k) => r.pool.allocate(k, 'host1')));
+  const ok = results.filter((x) => x.status === 'fulfilled').map((x) => (x as PromiseFulfilledResult<{ vfIndex: number }>).value.vfIndex);
+  t.equal(ok.length, 6);
+  t.equal(new Set(ok).size, 6, 'no VF handed out twice');
+  t.match(results.find((x) => x.status === 'rejected'), { reason: { reason: 'vf-pool-empty' } });
+  t.equal((await brPorts(r)).length, 6);
+});
