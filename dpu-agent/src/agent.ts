@@ -1,10 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { ChassisReconciler } from './chassis/reconciler.ts';
-import type { AgentConfig } from './config.ts';
+import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
+import { EmulatedHw } from './hw/emulated.ts';
+import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
 import type { Logger } from './log.ts';
 import { OvsdbClient } from './ovsdb/client.ts';
+import { OvnView } from './ports/ovn.ts';
+import { VfPool } from './ports/pool.ts';
+import { LinkQuarantine } from './ports/quarantine.ts';
 
 // Wires the parts together. Everything is built from the frozen config and one
 // logger; nothing global, so tests can run several agents in one process.
@@ -12,19 +17,24 @@ import { OvsdbClient } from './ovsdb/client.ts';
 export class Agent {
   readonly ovsdb: OvsdbClient;
   readonly chassis: ChassisReconciler;
+  /** Present when the config names an OVN Northbound remote. */
+  readonly nb: OvsdbClient | undefined;
+  readonly ovn: OvnView | undefined;
+  readonly pool: VfPool | undefined;
   private readonly log: Logger;
+  private gcTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: AgentConfig,
     logger: Logger,
-    tls: TlsFiles | undefined,
+    tls: { ovsdb?: TlsFiles; ovn?: TlsFiles },
   ) {
     this.log = logger.child({ component: 'agent' });
     this.ovsdb = new OvsdbClient({
       remotes: config.ovsdb.remote,
       database: 'Open_vSwitch',
       requestTimeoutMs: config.ovsdb.requestTimeoutMs,
-      ...(tls ? { tls } : {}),
+      ...(tls.ovsdb ? { tls: tls.ovsdb } : {}),
       logger,
     });
     this.chassis = new ChassisReconciler({
@@ -35,33 +45,74 @@ export class Agent {
     });
     // Failures are logged by the reconciler and retried on the next change.
     this.chassis.on('error', () => undefined);
+    if (config.ovn.nbRemote) {
+      this.nb = new OvsdbClient({
+        remotes: config.ovn.nbRemote,
+        database: 'OVN_Northbound',
+        requestTimeoutMs: config.ovsdb.requestTimeoutMs,
+        ...(tls.ovn ? { tls: tls.ovn } : {}),
+        logger,
+      });
+      this.ovn = new OvnView({ client: this.nb, logger, podUidKey: config.ovn.podUidKey });
+      this.pool = new VfPool({
+        ovs: this.ovsdb,
+        ovn: this.ovn,
+        hw: hwBackend(config),
+        quarantine: new LinkQuarantine(),
+        logger,
+        bridge: config.chassis.bridge,
+        chassisNames: [config.chassis.systemId, config.chassis.hostname],
+        mtu: config.ports.mtu,
+        ovnInstalledTimeoutMs: config.ports.ovnInstalledTimeoutMs,
+        maxLeasesPerPeer: config.ports.maxLeasesPerHost,
+        orphanGraceMs: config.ports.orphanGraceMs,
+      });
+    }
   }
 
   static async create(config: AgentConfig, logger: Logger): Promise<Agent> {
-    let tls: TlsFiles | undefined;
-    const paths = config.ovsdb.tls;
-    if (paths) {
-      const read = async (key: 'key' | 'cert' | 'ca'): Promise<Buffer> => {
-        try {
-          return await readFile(paths[key]);
-        } catch (err) {
-          throw new ConfigError(`ovsdb.tls.${key}`, `cannot read ${paths[key]}: ${(err as Error).message}`);
-        }
-      };
-      tls = { key: await read('key'), cert: await read('cert'), ca: await read('ca') };
-    }
-    return new Agent(config, logger, tls);
+    return new Agent(config, logger, {
+      ...(config.ovsdb.tls ? { ovsdb: await readTls(config.ovsdb.tls, 'ovsdb.tls') } : {}),
+      ...(config.ovn.tls ? { ovn: await readTls(config.ovn.tls, 'ovn.tls') } : {}),
+    });
   }
 
   async start(): Promise<void> {
     this.log.info({ remote: this.config.ovsdb.remote }, 'connecting to Open_vSwitch database');
     await this.ovsdb.start();
     await this.chassis.start();
-    this.log.info({ writes: this.chassis.writes }, 'agent ready');
+    if (this.pool && this.ovn) {
+      await this.ovn.start();
+      await this.pool.start();
+      this.gcTimer = setInterval(() => {
+        this.pool?.sweepOrphans().catch((err: unknown) => this.log.warn({ err }, 'orphan sweep failed'));
+      }, this.config.ports.gcIntervalMs);
+      this.gcTimer.unref();
+    }
+    this.log.info({ writes: this.chassis.writes, pool: this.pool?.status() }, 'agent ready');
   }
 
   async stop(): Promise<void> {
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    this.pool?.stop();
+    this.ovn?.stop();
     this.chassis.stop();
-    await this.ovsdb.stop();
+    await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
   }
+}
+
+function hwBackend(config: AgentConfig): HwBackend {
+  if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string });
+  throw new ConfigError('hw.backend', 'the bluefield backend is not built yet; use "emulated" (the lab)');
+}
+
+async function readTls(paths: TlsPaths, key: string): Promise<TlsFiles> {
+  const read = async (k: 'key' | 'cert' | 'ca'): Promise<Buffer> => {
+    try {
+      return await readFile(paths[k]);
+    } catch (err) {
+      throw new ConfigError(`${key}.${k}`, `cannot read ${paths[k]}: ${(err as Error).message}`);
+    }
+  };
+  return { key: await read('key'), cert: await read('cert'), ca: await read('ca') };
 }

@@ -66,6 +66,9 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     },
     reconcile: { repairDrift: true },
     log: { level: 'info' },
+    ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid' },
+    ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000 },
+    hw: { backend: 'bluefield', hostNetns: undefined },
   } satisfies AgentConfig);
 });
 
@@ -349,4 +352,16 @@ t.test('loadConfig', async (t) => {
     await writeFile(file, '[]');
     t.equal((await rejection(loadConfig(file, {})))?.key, '(root)');
   });
+});
+
+t.test('ovn / ports / hw sections', async (t) => {
+  const c = parseConfig({ ...minimal(), ovn: { nbRemote: 'tcp:192.0.2.1:6641' }, ports: { mtu: 1450 }, hw: { backend: 'emulated', hostNetns: 'lab-host1' } });
+  t.equal(c.ovn.nbRemote, 'tcp:192.0.2.1:6641');
+  t.equal(c.ports.mtu, 1450);
+  t.same(c.hw, { backend: 'emulated', hostNetns: 'lab-host1' });
+  t.throws(() => parseConfig({ ...minimal(), hw: { backend: 'emulated' } }), { code: 'DPU_ERR_CONFIG', key: 'hw.hostNetns' }, 'emulated needs the host netns');
+  t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'ssl:192.0.2.1:6641' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.tls' }, 'ssl NB needs TLS');
+  t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'bogus' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.nbRemote' }, 'bad remote');
+  t.throws(() => parseConfig({ ...minimal(), ports: { mtu: 100 } }), { code: 'DPU_ERR_CONFIG', key: 'ports.mtu' }, 'mtu bounds');
+  t.equal(parseConfig(minimal(), { DPU_AGENT_OVN_NB_REMOTE: 'unix:/run/ovn/ovnnb_db.sock' }).ovn.nbRemote, 'unix:/run/ovn/ovnnb_db.sock');
 });

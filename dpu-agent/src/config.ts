@@ -47,6 +47,25 @@ export interface AgentConfig {
     readonly repairDrift: boolean;
   };
   readonly log: { readonly level: LogLevel };
+  /** The control plane's intent (OVN Northbound). Without it the VF pool is off. */
+  readonly ovn: {
+    readonly nbRemote: string | undefined;
+    readonly tls: TlsPaths | undefined;
+    /** Logical_Switch_Port external_ids key holding the pod UID, checked when present. */
+    readonly podUidKey: string;
+  };
+  readonly ports: {
+    readonly mtu: number;
+    readonly ovnInstalledTimeoutMs: number;
+    readonly maxLeasesPerHost: number;
+    readonly orphanGraceMs: number;
+    readonly gcIntervalMs: number;
+  };
+  readonly hw: {
+    readonly backend: 'emulated' | 'bluefield';
+    /** emulated only: the netns holding the VF ends (the lab's host). */
+    readonly hostNetns: string | undefined;
+  };
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -73,6 +92,10 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_CHASSIS_TC_POLICY: 'chassis.tcPolicy',
   DPU_AGENT_RECONCILE_REPAIR_DRIFT: 'reconcile.repairDrift',
   DPU_AGENT_LOG_LEVEL: 'log.level',
+  DPU_AGENT_OVN_NB_REMOTE: 'ovn.nbRemote',
+  DPU_AGENT_PORTS_MTU: 'ports.mtu',
+  DPU_AGENT_HW_BACKEND: 'hw.backend',
+  DPU_AGENT_HW_HOST_NETNS: 'hw.hostNetns',
 };
 
 export async function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
@@ -100,7 +123,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     const v = env[name];
     if (v !== undefined) setPath(merged, path, v);
   }
-  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log']);
+  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log', 'ovn', 'ports', 'hw']);
   const ovsdb = section(merged, 'ovsdb');
   const chassis = section(merged, 'chassis');
   const reconcile = section(merged, 'reconcile');
@@ -112,6 +135,21 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   ]);
   checkKeys(reconcile, 'reconcile.', ['repairDrift']);
   checkKeys(log, 'log.', ['level']);
+  const ovn = section(merged, 'ovn');
+  const ports = section(merged, 'ports');
+  const hw = section(merged, 'hw');
+  checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey']);
+  checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs']);
+  checkKeys(hw, 'hw.', ['backend', 'hostNetns']);
+  const nbRemote = ovn['nbRemote'] === undefined ? undefined : str(ovn, 'ovn.nbRemote');
+  if (nbRemote !== undefined) remotes('ovn.nbRemote', nbRemote);
+  const ovnTls = tlsSection(ovn, 'ovn.tls');
+  if (nbRemote !== undefined && parseRemotes(nbRemote).some((r) => r.kind === 'ssl') && !ovnTls) {
+    throw new ConfigError('ovn.tls', 'required for an ssl: remote');
+  }
+  const hwBackend = oneOf(hw, 'hw.backend', ['emulated', 'bluefield'] as const, 'bluefield');
+  const hostNetns = hw['hostNetns'] === undefined ? undefined : str(hw, 'hw.hostNetns');
+  if (hwBackend === 'emulated' && hostNetns === undefined) throw new ConfigError('hw.hostNetns', 'is required for the emulated backend');
 
   const ovsdbRemote = str(ovsdb, 'ovsdb.remote', 'unix:/var/run/openvswitch/db.sock');
   const ovsdbRemotes = remotes('ovsdb.remote', ovsdbRemote);
@@ -152,7 +190,25 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     chassis: { systemId, hostname: host, ovnRemote, encapType, encapIp, bridge, datapathType, transportZones, hwOffload, tcPolicy },
     reconcile: { repairDrift: bool(reconcile, 'reconcile.repairDrift', true) },
     log: { level: oneOf(log, 'log.level', LOG_LEVELS, 'info') },
+    ovn: { nbRemote, tls: ovnTls, podUidKey: str(ovn, 'ovn.podUidKey', 'dpu-agent/pod-uid') },
+    ports: {
+      // Geneve adds 58 bytes to a 1500-byte underlay; ovn-kubernetes uses 1400 the same way.
+      mtu: int(ports, 'ports.mtu', 1400, 576, 9000),
+      ovnInstalledTimeoutMs: int(ports, 'ports.ovnInstalledTimeoutMs', 10_000, 100, 300_000),
+      maxLeasesPerHost: int(ports, 'ports.maxLeasesPerHost', 256, 1, 4096),
+      orphanGraceMs: int(ports, 'ports.orphanGraceMs', 60_000, 0, 86_400_000),
+      gcIntervalMs: int(ports, 'ports.gcIntervalMs', 10_000, 100, 3_600_000),
+    },
+    hw: { backend: hwBackend, hostNetns },
   });
+}
+
+function tlsSection(o: Json, path: string): TlsPaths | undefined {
+  const t = o[leaf(path)];
+  if (t === undefined) return undefined;
+  if (!isObject(t)) throw new ConfigError(path, 'must be an object {key, cert, ca}');
+  checkKeys(t, `${path}.`, ['key', 'cert', 'ca']);
+  return { key: str(t, `${path}.key`), cert: str(t, `${path}.cert`), ca: str(t, `${path}.ca`) };
 }
 
 function isObject(v: unknown): v is Json {

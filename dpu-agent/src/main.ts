@@ -61,7 +61,13 @@ async function main(argv: string[]): Promise<number> {
 
   const root = createLogger({ level: config.log.level });
   const log = root.child({ component: 'main' });
-  const agent = await Agent.create(config, root);
+  let agent: Agent;
+  try {
+    agent = await Agent.create(config, root);
+  } catch (err) {
+    process.stderr.write(`dpu-agent: ${(err as Error).message}\n`);
+    return err instanceof DpuError && err.code === 'DPU_ERR_CONFIG' ? 2 : 1;
+  }
   // Resolves with the signal that asked us to stop, or with the start-up error.
   const outcome = await new Promise<string | Error>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
