@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AgentConfig, loadConfig, parseConfig } from './config.ts';
+import { type AgentConfig, ENV_KEYS, loadConfig, parseConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 
 const MINIMAL = {
@@ -66,6 +66,8 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     },
     reconcile: { repairDrift: true },
     log: { level: 'info' },
+    api: undefined,
+    metrics: { listenAddress: '127.0.0.1', port: 9110 },
     ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid' },
     ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000 },
     hw: { backend: 'bluefield', hostNetns: undefined },
@@ -364,4 +366,74 @@ t.test('ovn / ports / hw sections', async (t) => {
   t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'bogus' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.nbRemote' }, 'bad remote');
   t.throws(() => parseConfig({ ...minimal(), ports: { mtu: 100 } }), { code: 'DPU_ERR_CONFIG', key: 'ports.mtu' }, 'mtu bounds');
   t.equal(parseConfig(minimal(), { DPU_AGENT_OVN_NB_REMOTE: 'unix:/run/ovn/ovnnb_db.sock' }).ovn.nbRemote, 'unix:/run/ovn/ovnnb_db.sock');
+});
+
+t.test('api and metrics sections', async (t) => {
+  const api = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    ...minimal(),
+    api: { listenAddress: '192.0.2.20', tls: { key: '/k', cert: '/c', clientCa: '/ca' }, ...extra },
+  });
+
+  t.test('defaults and limits', async (t) => {
+    const c = parseConfig(api());
+    t.equal(c.api?.listenAddress, '192.0.2.20');
+    t.equal(c.api?.port, 50051);
+    t.strictSame(c.api?.tls, { key: '/k', cert: '/c', clientCa: '/ca' });
+    t.equal(c.api?.limits.maxMessageBytes, 256 * 1024);
+    t.equal(c.api?.limits.maxDeadlineMs, 120_000);
+    t.equal(c.api?.limits.requestBodyTimeoutMs, 5_000);
+    t.strictSame(c.metrics, { listenAddress: '127.0.0.1', port: 9110 });
+    t.equal(isDeepFrozen(c), undefined, 'api section frozen too');
+    const l = parseConfig(api({ limits: { ratePerSecond: 5, rateBurst: 5, maxMessageBytes: 4096 } })).api?.limits;
+    t.equal(l?.ratePerSecond, 5);
+    t.equal(l?.maxMessageBytes, 4096);
+  });
+
+  t.test('validation names the key', async (t) => {
+    throwsKey(t, () => parseConfig({ ...minimal(), api: { tls: { key: '/k', cert: '/c', clientCa: '/ca' } } }), 'api.listenAddress', /required/);
+    throwsKey(t, () => parseConfig(api({ listenAddress: '0.0.0.0' })), 'api.listenAddress', /wildcard/);
+    throwsKey(t, () => parseConfig(api({ listenAddress: '::' })), 'api.listenAddress', /wildcard/);
+    throwsKey(t, () => parseConfig(api({ listenAddress: 'dpu.example' })), 'api.listenAddress', /not an IP/);
+    throwsKey(t, () => parseConfig({ ...minimal(), api: { listenAddress: '192.0.2.20' } }), 'api.tls', /required/);
+    throwsKey(t, () => parseConfig(api({ tls: { key: '/k', cert: '/c' } })), 'api.tls.clientCa', /required/);
+    throwsKey(t, () => parseConfig(api({ tls: { key: '/k', cert: '/c', clientCa: '/ca', ca: '/x' } })), 'api.tls.ca', /unknown key/);
+    throwsKey(t, () => parseConfig(api({ port: 70000 })), 'api.port');
+    throwsKey(t, () => parseConfig(api({ limits: { maxMessageBytes: 10 } })), 'api.limits.maxMessageBytes');
+    throwsKey(t, () => parseConfig(api({ limits: { maxMessageSize: 10 } })), 'api.limits.maxMessageSize', /unknown key/);
+    throwsKey(t, () => parseConfig(api({ limits: { ratePerSecond: 50, rateBurst: 10 } })), 'api.limits.rateBurst');
+    throwsKey(t, () => parseConfig(api({ limits: 'x' })), 'api.limits', /object/);
+    throwsKey(t, () => parseConfig({ ...minimal(), metrics: { listenAddress: '0.0.0.0' } }), 'metrics.listenAddress', /wildcard/);
+    throwsKey(t, () => parseConfig({ ...minimal(), metrics: { bind: 'x' } }), 'metrics.bind', /unknown key/);
+    throwsKey(
+      t,
+      () => parseConfig({ ...api({ port: 9000 }), metrics: { listenAddress: '192.0.2.20', port: 9000 } }),
+      'metrics.port',
+      /must not share/,
+    );
+    t.equal(parseConfig({ ...api({ port: 0 }), metrics: { listenAddress: '192.0.2.20', port: 0 } }).metrics.port, 0, 'ephemeral ports may coincide');
+  });
+
+  t.test('env overrides, including nested tls and limits keys', async (t) => {
+    const c = parseConfig(minimal(), {
+      DPU_AGENT_API_LISTEN_ADDRESS: '2001:db8::1',
+      DPU_AGENT_API_PORT: '7443',
+      DPU_AGENT_API_TLS_KEY: '/etc/dpu/api.key',
+      DPU_AGENT_API_TLS_CERT: '/etc/dpu/api.crt',
+      DPU_AGENT_API_TLS_CLIENT_CA: '/etc/dpu/hosts-ca.crt',
+      DPU_AGENT_API_LIMITS_MAX_SESSION_MEMORY_MB: '20',
+      DPU_AGENT_API_LIMITS_REQUEST_BODY_TIMEOUT_MS: '1500',
+      DPU_AGENT_METRICS_LISTEN_ADDRESS: '10.0.0.5',
+      DPU_AGENT_METRICS_PORT: '9200',
+    });
+    t.equal(c.api?.listenAddress, '2001:db8::1');
+    t.equal(c.api?.port, 7443);
+    t.strictSame(c.api?.tls, { key: '/etc/dpu/api.key', cert: '/etc/dpu/api.crt', clientCa: '/etc/dpu/hosts-ca.crt' });
+    t.equal(c.api?.limits.maxSessionMemoryMb, 20);
+    t.equal(c.api?.limits.requestBodyTimeoutMs, 1500);
+    t.strictSame(c.metrics, { listenAddress: '10.0.0.5', port: 9200 });
+    t.equal(parseConfig(api(), { DPU_AGENT_API_LIMITS_RATE_BURST: '100' }).api?.limits.rateBurst, 100, 'env wins over the file');
+    throwsKey(t, () => parseConfig(api({ tls: 'x' }), { DPU_AGENT_API_TLS_KEY: '/k' }), 'api.tls', /object/);
+    throwsKey(t, () => parseConfig(api(), { DPU_AGENT_API_LIMITS_MAX_CONNECTIONS: 'many' }), 'api.limits.maxConnections');
+    t.ok(Object.keys(ENV_KEYS).includes('DPU_AGENT_API_LIMITS_MAX_DEADLINE_MS'), 'every limit has an env key');
+  });
 });

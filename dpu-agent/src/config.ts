@@ -34,6 +34,52 @@ export interface ChassisConfig {
   readonly tcPolicy: TcPolicy;
 }
 
+/** Limits of the host API (DESIGN.md §4). Per-peer = per client-certificate CN. */
+export interface ApiLimits {
+  /** Largest request message (connect readMaxBytes); larger → RESOURCE_EXHAUSTED. */
+  readonly maxMessageBytes: number;
+  /** Most entries in ListVfs.valid_attachments. */
+  readonly maxValidAttachments: number;
+  /** Token bucket per peer: refill rate and burst size. */
+  readonly ratePerSecond: number;
+  readonly rateBurst: number;
+  /** Calls of one peer in flight at once. */
+  readonly maxConcurrentPerPeer: number;
+  /** TLS connections of one peer at once. */
+  readonly maxConnectionsPerPeer: number;
+  /** TCP connections in total (authenticated or not). */
+  readonly maxConnections: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection. */
+  readonly maxConcurrentStreams: number;
+  /** HTTP/2 header fields per request (node http2 maxHeaderListPairs). */
+  readonly maxHeaderListPairs: number;
+  /** HTTP/2 per-session memory (node http2 maxSessionMemory, in MiB). */
+  readonly maxSessionMemoryMb: number;
+  /** A TLS handshake must finish within this. */
+  readonly tlsHandshakeTimeoutMs: number;
+  /** An HTTP/2 connection with no activity is closed after this. */
+  readonly sessionIdleTimeoutMs: number;
+  /** A request's body must be complete this long after its headers (slowloris). */
+  readonly requestBodyTimeoutMs: number;
+  /** Server-side cap on a call's deadline; the client's grpc-timeout applies when shorter. */
+  readonly maxDeadlineMs: number;
+  /** On stop, in-flight calls get this long before they are cancelled. */
+  readonly shutdownGraceMs: number;
+}
+
+/** Host API listener (host-facing address only; never a wildcard). */
+export interface ApiConfig {
+  readonly listenAddress: string;
+  readonly port: number;
+  readonly tls: {
+    readonly key: string;
+    readonly cert: string;
+    /** CA that signs the hosts' client certificates (CN = host name). */
+    readonly clientCa: string;
+  };
+  readonly limits: ApiLimits;
+}
+
 export interface AgentConfig {
   readonly ovsdb: {
     /** Local Open_vSwitch database, e.g. `unix:/var/run/openvswitch/db.sock`. */
@@ -47,6 +93,10 @@ export interface AgentConfig {
     readonly repairDrift: boolean;
   };
   readonly log: { readonly level: LogLevel };
+  /** Host API; undefined when the file has no `api` section (agent without a host, e.g. tests). */
+  readonly api: ApiConfig | undefined;
+  /** Management listener: /metrics, /healthz, /readyz (plain HTTP). */
+  readonly metrics: { readonly listenAddress: string; readonly port: number };
   /** The control plane's intent (OVN Northbound). Without it the VF pool is off. */
   readonly ovn: {
     readonly nbRemote: string | undefined;
@@ -76,6 +126,25 @@ const BRIDGE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/; // IFNAMSIZ-1
 
 type Json = Record<string, unknown>;
 
+/** [default, min, max] of every host API limit. */
+const API_LIMIT_RANGES: { readonly [K in keyof ApiLimits]: readonly [number, number, number] } = {
+  maxMessageBytes: [256 * 1024, 1024, 16 * 1024 * 1024],
+  maxValidAttachments: [2048, 1, 100_000],
+  ratePerSecond: [20, 1, 10_000],
+  rateBurst: [40, 1, 100_000],
+  maxConcurrentPerPeer: [16, 1, 10_000],
+  maxConnectionsPerPeer: [8, 1, 10_000],
+  maxConnections: [256, 1, 100_000],
+  maxConcurrentStreams: [32, 1, 10_000],
+  maxHeaderListPairs: [64, 8, 10_000],
+  maxSessionMemoryMb: [10, 1, 1024],
+  tlsHandshakeTimeoutMs: [5_000, 100, 120_000],
+  sessionIdleTimeoutMs: [60_000, 100, 3_600_000],
+  requestBodyTimeoutMs: [5_000, 100, 600_000],
+  maxDeadlineMs: [120_000, 100, 3_600_000],
+  shutdownGraceMs: [5_000, 0, 600_000],
+};
+
 /** Environment overrides: `DPU_AGENT_<SECTION>_<KEY>` in SCREAMING_SNAKE, e.g. DPU_AGENT_CHASSIS_ENCAP_IP. */
 export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_OVSDB_REMOTE: 'ovsdb.remote',
@@ -92,6 +161,17 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_CHASSIS_TC_POLICY: 'chassis.tcPolicy',
   DPU_AGENT_RECONCILE_REPAIR_DRIFT: 'reconcile.repairDrift',
   DPU_AGENT_LOG_LEVEL: 'log.level',
+  DPU_AGENT_API_LISTEN_ADDRESS: 'api.listenAddress',
+  DPU_AGENT_API_PORT: 'api.port',
+  DPU_AGENT_API_TLS_KEY: 'api.tls.key',
+  DPU_AGENT_API_TLS_CERT: 'api.tls.cert',
+  DPU_AGENT_API_TLS_CLIENT_CA: 'api.tls.clientCa',
+  // DPU_AGENT_API_LIMITS_MAX_MESSAGE_BYTES → api.limits.maxMessageBytes, etc.
+  ...Object.fromEntries(
+    Object.keys(API_LIMIT_RANGES).map((k) => [`DPU_AGENT_API_LIMITS_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, `api.limits.${k}`]),
+  ),
+  DPU_AGENT_METRICS_LISTEN_ADDRESS: 'metrics.listenAddress',
+  DPU_AGENT_METRICS_PORT: 'metrics.port',
   DPU_AGENT_OVN_NB_REMOTE: 'ovn.nbRemote',
   DPU_AGENT_PORTS_MTU: 'ports.mtu',
   DPU_AGENT_HW_BACKEND: 'hw.backend',
@@ -123,7 +203,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     const v = env[name];
     if (v !== undefined) setPath(merged, path, v);
   }
-  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log', 'ovn', 'ports', 'hw']);
+  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log', 'api', 'metrics', 'ovn', 'ports', 'hw']);
   const ovsdb = section(merged, 'ovsdb');
   const chassis = section(merged, 'chassis');
   const reconcile = section(merged, 'reconcile');
@@ -181,6 +261,17 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const hwOffload = bool(chassis, 'chassis.hwOffload', true);
   const tcPolicy = oneOf(chassis, 'chassis.tcPolicy', ['none', 'skip_sw', 'skip_hw'] as const, 'none');
 
+  const api = merged['api'] === undefined ? undefined : parseApi(section(merged, 'api'));
+  const metricsSec = section(merged, 'metrics');
+  checkKeys(metricsSec, 'metrics.', ['listenAddress', 'port']);
+  const metrics = {
+    listenAddress: listenAddress(metricsSec, 'metrics.listenAddress', '127.0.0.1'),
+    port: int(metricsSec, 'metrics.port', 9110, 0, 65535),
+  };
+  if (api && metrics.port !== 0 && api.port === metrics.port && api.listenAddress === metrics.listenAddress) {
+    throw new ConfigError('metrics.port', 'the management listener must not share the host API socket');
+  }
+
   return deepFreeze({
     ovsdb: {
       remote: ovsdbRemote,
@@ -190,6 +281,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     chassis: { systemId, hostname: host, ovnRemote, encapType, encapIp, bridge, datapathType, transportZones, hwOffload, tcPolicy },
     reconcile: { repairDrift: bool(reconcile, 'reconcile.repairDrift', true) },
     log: { level: oneOf(log, 'log.level', LOG_LEVELS, 'info') },
+    api,
+    metrics,
     ovn: { nbRemote, tls: ovnTls, podUidKey: str(ovn, 'ovn.podUidKey', 'dpu-agent/pod-uid') },
     ports: {
       // Geneve adds 58 bytes to a 1500-byte underlay; ovn-kubernetes uses 1400 the same way.
@@ -211,6 +304,45 @@ function tlsSection(o: Json, path: string): TlsPaths | undefined {
   return { key: str(t, `${path}.key`), cert: str(t, `${path}.cert`), ca: str(t, `${path}.ca`) };
 }
 
+function parseApi(api: Json): ApiConfig {
+  checkKeys(api, 'api.', ['listenAddress', 'port', 'tls', 'limits']);
+  const t = api['tls'];
+  if (!isObject(t)) throw new ConfigError('api.tls', 'is required: an object {key, cert, clientCa}');
+  checkKeys(t, 'api.tls.', ['key', 'cert', 'clientCa']);
+  const limitsSec = api['limits'] ?? {};
+  if (!isObject(limitsSec)) throw new ConfigError('api.limits', 'must be an object');
+  const names = Object.keys(API_LIMIT_RANGES) as (keyof ApiLimits)[];
+  checkKeys(limitsSec, 'api.limits.', names);
+  const limits = Object.fromEntries(
+    names.map((k) => {
+      const [dflt, min, max] = API_LIMIT_RANGES[k];
+      return [k, int(limitsSec, `api.limits.${k}`, dflt, min, max)];
+    }),
+  ) as unknown as ApiLimits;
+  if (limits.rateBurst < limits.ratePerSecond) {
+    throw new ConfigError('api.limits.rateBurst', 'must be >= api.limits.ratePerSecond');
+  }
+  return {
+    // No default: the host-facing address is deployment-specific, and a wildcard
+    // would also expose the API on the management network.
+    listenAddress: listenAddress(api, 'api.listenAddress'),
+    port: int(api, 'api.port', 50051, 0, 65535),
+    tls: { key: str(t, 'api.tls.key'), cert: str(t, 'api.tls.cert'), clientCa: str(t, 'api.tls.clientCa') },
+    limits,
+  };
+}
+
+/** An IP address to bind; wildcards (0.0.0.0, ::) are refused so each listener stays on its own network. */
+function listenAddress(o: Json, path: string, dflt?: string): string {
+  const v = str(o, path, dflt);
+  const family = isIP(v);
+  if (family === 0) throw new ConfigError(path, `${JSON.stringify(v)} is not an IP address`);
+  if ((family === 4 && v === '0.0.0.0') || (family === 6 && /^[0:]+$/.test(v))) {
+    throw new ConfigError(path, 'must be a specific address, not a wildcard');
+  }
+  return v;
+}
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -229,10 +361,17 @@ function checkKeys(o: Json, prefix: string, allowed: readonly string[]): void {
 }
 
 function setPath(o: Json, path: string, value: string): void {
-  const [sec, key] = path.split('.') as [string, string];
-  // A malformed section in the file must fail, not be silently replaced by the env value.
-  if (o[sec] !== undefined && !isObject(o[sec])) throw new ConfigError(sec, 'must be an object');
-  const s = (o[sec] = isObject(o[sec]) ? o[sec] : {}) as Json;
+  // Nested paths (api.tls.key, api.limits.maxMessageBytes) walk one object per level.
+  const parts = path.split('.');
+  const key = parts.pop() as string;
+  let s = o;
+  let at = '';
+  for (const p of parts) {
+    at = at ? `${at}.${p}` : p;
+    // A malformed section in the file must fail, not be silently replaced by the env value.
+    if (s[p] !== undefined && !isObject(s[p])) throw new ConfigError(at, 'must be an object');
+    s = (s[p] = isObject(s[p]) ? s[p] : {}) as Json;
+  }
   s[key] = value;
 }
 
