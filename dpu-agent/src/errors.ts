@@ -6,6 +6,8 @@
 export type ErrorCode =
   // config
   | 'DPU_ERR_CONFIG'
+  // host API edge (validation, identity, limits)
+  | 'DPU_ERR_HOST_API'
   // JSON-RPC / transport
   | 'DPU_ERR_REMOTE_SYNTAX'
   | 'DPU_ERR_CONNECT'
@@ -166,5 +168,34 @@ export class PortsError extends DpuError {
     options?: { cause?: unknown },
   ) {
     super('DPU_ERR_PORTS', message, options);
+  }
+}
+
+/** Why the host API edge refused a call (before or around the VF pool). Wire reasons, never renamed. */
+export type HostApiReason =
+  | 'invalid-attachment'
+  | 'invalid-pod-namespace'
+  | 'invalid-pod-name'
+  | 'invalid-pod-uid'
+  | 'invalid-sandbox-id'
+  | 'invalid-ifname'
+  | 'too-many-attachments'
+  | 'lease-not-found'
+  | 'rate-limited'
+  | 'bad-peer-identity'
+  | 'deadline-exceeded';
+
+/**
+ * The host API refused a call at the edge. `field` names the offending request
+ * field for validation errors (e.g. `attachment.pod.namespace`). The message is
+ * ours and safe to send to the host; it never quotes the host's input back.
+ */
+export class HostApiError extends DpuError {
+  constructor(
+    readonly reason: HostApiReason,
+    message: string,
+    readonly field?: string,
+  ) {
+    super('DPU_ERR_HOST_API', message);
   }
 }
