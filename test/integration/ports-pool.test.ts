@@ -239,8 +239,11 @@ t.test('release is idempotent and scrubs; restart rebuilds leases with zero writ
   t.same(await brPorts(r), ['pf0vf1']);
 
   r.pool.stop();
+  // A rebooted DPU: fresh eSwitch (no VF MACs), representors down.
   const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, vfs: 3 });
   t.equal(r2.writes(), 0, 'rebuilt from OVSDB with zero writes');
+  t.equal(r2.hw.macs.get('pf0vf1'), r.hw.macs.get('pf0vf1'), 'leased VF MAC restored from the lease');
+  t.notOk(r2.q.quarantined.has('pf0vf1'), 'leased representor not quarantined');
   t.same(r2.pool.list('host1').map((a) => [a.key.pod.name, a.vfIndex, a.state]), [['r2', 1, 'ready']]);
   t.same([...r2.q.quarantined].sort(), ['pf0vf0', 'pf0vf2'], 'only unleased representors quarantined');
   t.same(r2.pool.get(k2, 'host1')?.vfIndex, 1);
@@ -273,4 +276,18 @@ t.test('concurrent allocations get distinct VFs and the pool is exact', async (t
   t.equal(new Set(ok).size, 6, 'no VF handed out twice');
   t.match(results.find((x) => x.status === 'rejected'), { reason: { reason: 'vf-pool-empty' } });
   t.equal((await brPorts(r)).length, 6);
+});
+
+t.test('several attachments per pod: one VF and one OVN port per interface name', async (t) => {
+  const r = await rig(t, { vfs: 3 });
+  const k = await addPod(r, 'multi');
+  await nbctl(r.nb, 'lsp-add', 'node1', 'default_multi_net1', '--', 'lsp-set-addresses', 'default_multi_net1', '0a:58:0a:f4:01:fe 10.244.1.254', '--', 'lsp-set-options', 'default_multi_net1', `requested-chassis=${CHASSIS}`, '--', 'set', 'Logical_Switch_Port', 'default_multi_net1', `external_ids:pod-uid=${k.pod.uid}`);
+  await until(() => r.pool['opts'].ovn.lookup('default_multi_net1') !== undefined);
+  const a = await r.pool.allocate(k, 'host1');
+  const b = await r.pool.allocate({ ...k, ifname: 'net1' }, 'host1');
+  t.not(a.vfIndex, b.vfIndex);
+  t.equal(b.mac, '0a:58:0a:f4:01:fe', 'second attachment addressed from its own OVN port');
+  await t.rejects(r.pool.allocate({ ...k, ifname: 'net2' }, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-not-found' }, 'an interface OVN knows nothing about is refused');
+  t.same(await r.pool.release({ ...k, ifname: 'net1' }, 'host1'), { released: true });
+  t.same(r.pool.list('host1').map((x) => x.key.ifname), ['eth0'], 'the other attachment is untouched');
 });

@@ -80,12 +80,21 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     this.monitor = m;
     await m.ready;
     this.representors = await this.opts.hw.discoverRepresentors();
-    const leased = new Set(this.leases().map((l) => l.representor));
+    const leases = new Map(this.leases().map((l) => [l.representor, l]));
     for (const r of this.representors) {
-      if (!leased.has(r.name)) await this.opts.quarantine.apply(r.name);
+      const l = leases.get(r.name);
+      if (!l) {
+        await this.opts.quarantine.apply(r.name);
+        continue;
+      }
+      // After a DPU reboot the eSwitch forgot the VF's MAC and the representor is down, while
+      // the pod still runs on the host: restore both from the lease (OVSDB), no host action needed.
+      // The OVSDB rows are untouched, so ovn-controller keeps the same binding (no port flap).
+      if ((await this.opts.hw.getVfMac(r)) !== l.mac) await this.opts.hw.setVfMac(r, l.mac);
+      await this.opts.quarantine.lift(r.name);
     }
     this.started = true;
-    this.log.info({ representors: this.representors.length, leases: leased.size }, 'VF pool rebuilt from OVSDB');
+    this.log.info({ representors: this.representors.length, leases: leases.size }, 'VF pool rebuilt from OVSDB');
   }
 
   stop(): void {
@@ -150,7 +159,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     const t0 = performance.now();
     try {
       if (!this.status().ready) throw new PortsError('not-ready', 'DPU not ready (OVSDB/OVN not connected)');
-      const lsp = lspName(key.pod);
+      const lsp = lspName(key.pod, key.ifname);
       const existing = this.findLease(key);
       if (existing) return await this.resume(existing, key, peer);
 

@@ -59,9 +59,16 @@ export interface VfPoolApi {
   status(): PoolStatus;
 }
 
-/** OVN logical switch port name for a pod, as ovn-kubernetes names it. */
-export function lspName(pod: Pick<PodRef, 'namespace' | 'name'>): string {
-  return `${pod.namespace}_${pod.name}`;
+/** The pod's primary interface: its OVN port is named exactly as ovn-kubernetes names it. */
+export const PRIMARY_IFNAME = 'eth0';
+
+/**
+ * OVN logical switch port for an attachment: `NS_NAME` for the primary
+ * interface (ovn-kubernetes' name), `NS_NAME_IFNAME` for every further one, so
+ * each attachment is authorised, addressed and policed on its own port.
+ */
+export function lspName(pod: Pick<PodRef, 'namespace' | 'name'>, ifname: string = PRIMARY_IFNAME): string {
+  return ifname === PRIMARY_IFNAME ? `${pod.namespace}_${pod.name}` : `${pod.namespace}_${pod.name}_${ifname}`;
 }
 
 export function keyString(k: AttachmentKey): string {
