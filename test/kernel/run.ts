@@ -1,0 +1,65 @@
+// The kernel tests' runner, meant to run inside the lane:
+//   scripts/kernel-lane -- node --import tsx test/kernel/run.ts [NAME…]
+// Runs every test/kernel/*.ts but this file (or only the NAMEs given, without .ts), one
+// node process each, one after the other (they share the guest's kernel), each bounded
+// by KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
+// per test and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inKernelLane } from '../helpers/kernel.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const self = basename(fileURLToPath(import.meta.url), '.ts');
+const timeoutMs = Number(process.env['KERNEL_TEST_TIMEOUT_S'] ?? 120) * 1000;
+
+const all = readdirSync(here)
+  .filter((f) => f.endsWith('.ts') && basename(f, '.ts') !== self)
+  .map((f) => basename(f, '.ts'))
+  .sort();
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((n) => !all.includes(n));
+if (unknown.length > 0) {
+  console.error(`run.ts: no such kernel test: ${unknown.join(', ')} (have: ${all.join(', ')})`);
+  process.exit(1);
+}
+const names = wanted.length > 0 ? wanted : all;
+if (!inKernelLane) console.error('run.ts: warning: not inside scripts/kernel-lane (KERNEL_LANE unset)');
+
+/** Exit code of one test file, or a reason it has none. */
+function runOne(name: string): Promise<number | string> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(here, `${name}.ts`)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // by the child's pid; its detached daemons die with the guest
+      resolve(`timeout after ${timeoutMs / 1000}s`);
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve(`spawn failed: ${err.message}`);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(code ?? `killed by ${signal}`);
+    });
+  });
+}
+
+let passed = 0;
+const failed: string[] = [];
+for (const name of names) {
+  const t0 = performance.now();
+  console.log(`--- ${name}`);
+  const result = await runOne(name);
+  const secs = ((performance.now() - t0) / 1000).toFixed(1);
+  if (result === 0) {
+    passed++;
+    console.log(`PASS ${name} (${secs}s)`);
+  } else {
+    failed.push(name);
+    console.log(`FAIL ${name} (${typeof result === 'number' ? `exit ${result}` : result}, ${secs}s)`);
+  }
+}
+console.log(`kernel tests: ${passed} passed, ${failed.length} failed${failed.length ? ` (${failed.join(', ')})` : ''}`);
+process.exit(failed.length === 0 && passed > 0 ? 0 : 1);
