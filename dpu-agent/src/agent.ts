@@ -3,6 +3,7 @@ import { ChassisReconciler } from './chassis/reconciler.ts';
 import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { EmulatedHw } from './hw/emulated.ts';
+import { BridgeAudit } from './offload/bridge-audit.ts';
 import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
 import type { Logger } from './log.ts';
@@ -21,6 +22,7 @@ export class Agent {
   readonly nb: OvsdbClient | undefined;
   readonly ovn: OvnView | undefined;
   readonly pool: VfPool | undefined;
+  readonly audit: BridgeAudit | undefined;
   private readonly log: Logger;
   private gcTimer: NodeJS.Timeout | undefined;
 
@@ -45,6 +47,9 @@ export class Agent {
     });
     // Failures are logged by the reconciler and retried on the next change.
     this.chassis.on('error', () => undefined);
+    if (config.reconcile.auditBridge) {
+      this.audit = new BridgeAudit({ client: this.ovsdb, bridge: config.chassis.bridge, repair: config.reconcile.repairDrift, logger });
+    }
     if (config.ovn.nbRemote) {
       this.nb = new OvsdbClient({
         remotes: config.ovn.nbRemote,
@@ -81,6 +86,7 @@ export class Agent {
     this.log.info({ remote: this.config.ovsdb.remote }, 'connecting to Open_vSwitch database');
     await this.ovsdb.start();
     await this.chassis.start();
+    await this.audit?.start();
     if (this.pool && this.ovn) {
       await this.ovn.start();
       await this.pool.start();
@@ -96,6 +102,7 @@ export class Agent {
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.pool?.stop();
     this.ovn?.stop();
+    this.audit?.stop();
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
   }

@@ -64,7 +64,7 @@ t.test('defaults: only the three chassis keys with no default are required', asy
       hwOffload: true,
       tcPolicy: 'none',
     },
-    reconcile: { repairDrift: true },
+    reconcile: { repairDrift: true, auditBridge: true },
     log: { level: 'info' },
     api: undefined,
     metrics: { listenAddress: '127.0.0.1', port: 9110 },

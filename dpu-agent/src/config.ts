@@ -91,6 +91,8 @@ export interface AgentConfig {
   readonly reconcile: {
     /** false = alert-only: drift is logged and counted but not repaired. */
     readonly repairDrift: boolean;
+    /** Audit the integration bridge for ports nobody owns (offload/bridge-audit). */
+    readonly auditBridge: boolean;
   };
   readonly log: { readonly level: LogLevel };
   /** Host API; undefined when the file has no `api` section (agent without a host, e.g. tests). */
@@ -160,6 +162,7 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_CHASSIS_HW_OFFLOAD: 'chassis.hwOffload',
   DPU_AGENT_CHASSIS_TC_POLICY: 'chassis.tcPolicy',
   DPU_AGENT_RECONCILE_REPAIR_DRIFT: 'reconcile.repairDrift',
+  DPU_AGENT_RECONCILE_AUDIT_BRIDGE: 'reconcile.auditBridge',
   DPU_AGENT_LOG_LEVEL: 'log.level',
   DPU_AGENT_API_LISTEN_ADDRESS: 'api.listenAddress',
   DPU_AGENT_API_PORT: 'api.port',
@@ -213,7 +216,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     'systemId', 'hostname', 'ovnRemote', 'encapType', 'encapIp', 'bridge',
     'datapathType', 'transportZones', 'hwOffload', 'tcPolicy',
   ]);
-  checkKeys(reconcile, 'reconcile.', ['repairDrift']);
+  checkKeys(reconcile, 'reconcile.', ['repairDrift', 'auditBridge']);
   checkKeys(log, 'log.', ['level']);
   const ovn = section(merged, 'ovn');
   const ports = section(merged, 'ports');
@@ -279,7 +282,10 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
       requestTimeoutMs: int(ovsdb, 'ovsdb.requestTimeoutMs', 10_000, 100, 600_000),
     },
     chassis: { systemId, hostname: host, ovnRemote, encapType, encapIp, bridge, datapathType, transportZones, hwOffload, tcPolicy },
-    reconcile: { repairDrift: bool(reconcile, 'reconcile.repairDrift', true) },
+    reconcile: {
+      repairDrift: bool(reconcile, 'reconcile.repairDrift', true),
+      auditBridge: bool(reconcile, 'reconcile.auditBridge', true),
+    },
     log: { level: oneOf(log, 'log.level', LOG_LEVELS, 'info') },
     api,
     metrics,

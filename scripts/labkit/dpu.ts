@@ -112,6 +112,9 @@ export function agentConfig(run: LabRun, d: DpuState): object {
       hwOffload: false,
       tcPolicy: 'none',
     },
+    // The lab still plugs pods with ovs-vsctl (plug.ts) until it attaches through host-shim;
+    // the bridge audit would rightly remove those ports, so it stays off here until then.
+    reconcile: { auditBridge: false },
     log: { level: 'info' },
   };
 }

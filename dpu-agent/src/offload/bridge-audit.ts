@@ -1,0 +1,139 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.ts';
+import { type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
+import type { OvsdbClient } from '../ovsdb/client.ts';
+import type { Monitor } from '../ovsdb/monitor.ts';
+import { type Operation, eq, op } from '../ovsdb/ops.ts';
+import { leaseFromInterface } from '../ports/lease.ts';
+
+// Nothing may sit on br-int that nobody owns (DESIGN §1): a port there can
+// inject traffic straight into OVN's pipeline. Owners: the bridge's own
+// internal port, ovn-controller (tunnel ports tagged ovn-chassis-id, patch ports
+// tagged ovn-*-port), and the agent's leases. Everything else is foreign: it is
+// removed (or only reported, in alert-only mode), logged and counted.
+
+export interface ForeignPort {
+  readonly portUuid: string;
+  readonly name: string;
+  readonly interfaces: readonly { name: string; type: string; ifaceId: string | undefined }[];
+}
+
+/** Pure: the foreign ports on `bridge`, given the Bridge/Port/Interface tables. */
+export function findForeignPorts(
+  bridge: string,
+  bridges: ReadonlyMap<string, Row>,
+  ports: ReadonlyMap<string, Row>,
+  interfaces: ReadonlyMap<string, Row>,
+): ForeignPort[] {
+  const br = [...bridges.values()].find((b) => b['name'] === bridge);
+  if (!br) return [];
+  const out: ForeignPort[] = [];
+  for (const pu of (br['ports'] as unknown[]) ?? []) {
+    const port = ports.get(String(pu));
+    if (!port) continue;
+    const ifaces = ((port['interfaces'] as unknown[]) ?? []).map((iu) => interfaces.get(String(iu))).filter((r): r is Row => r !== undefined);
+    if (port['name'] === bridge || ifaces.every(owned)) continue;
+    out.push({
+      portUuid: String(pu),
+      name: String(port['name']),
+      interfaces: ifaces.map((i) => ({ name: String(i['name']), type: String(i['type'] ?? ''), ifaceId: strMap(i['external_ids']).get('iface-id') })),
+    });
+  }
+  return out;
+}
+
+function owned(i: Row): boolean {
+  const ext = strMap(i['external_ids']);
+  const type = String(i['type'] ?? '');
+  // ovn-controller's tunnels to other chassis (encaps.c).
+  if (ext.has('ovn-chassis-id') && ['geneve', 'vxlan', 'stt'].includes(type)) return true;
+  // ovn-controller's patch ports to provider bridges / l3 gateways (patch.c).
+  if (type === 'patch' && [...ext.keys()].some((k) => k.startsWith('ovn-') && k.endsWith('-port'))) return true;
+  return leaseFromInterface(i) !== undefined;
+}
+
+/** same as: ovs-vsctl --if-exists del-port br-int NAME (for each) */
+export function removePortOps(bridge: string, foreign: readonly ForeignPort[]): Operation[] {
+  if (foreign.length === 0) return [];
+  return [
+    op.mutate('Bridge', [eq('name', bridge)], [['ports', 'delete', foreign.map((f) => new Uuid(f.portUuid))]]),
+    op.comment(`dpu-agent: audit removed foreign ports ${foreign.map((f) => f.name).join(',')}`),
+  ];
+}
+
+export interface BridgeAuditOptions {
+  readonly client: OvsdbClient;
+  readonly bridge: string;
+  readonly repair: boolean;
+  readonly logger: Logger;
+}
+
+export declare interface BridgeAudit {
+  on(event: 'drift', l: (kind: 'foreign-port', ports: readonly ForeignPort[], repaired: boolean) => void): this;
+}
+
+export class BridgeAudit extends EventEmitter {
+  private monitor: Monitor | undefined;
+  private readonly log: Logger;
+  /** Passes run one after another; a burst of changes collapses into one queued pass. */
+  private chain: Promise<unknown> = Promise.resolve();
+  private queued = false;
+  /** Ports already reported (alert-only) or being removed, so each is handled and counted once. */
+  private readonly handled = new Set<string>();
+
+  constructor(private readonly opts: BridgeAuditOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'audit', bridge: opts.bridge });
+  }
+
+  async start(): Promise<void> {
+    const m = this.opts.client.monitor({
+      Bridge: { columns: ['name', 'ports'] },
+      Port: { columns: ['name', 'interfaces'] },
+      Interface: { columns: ['name', 'type', 'external_ids'] },
+    });
+    this.monitor = m;
+    m.on('change', () => void this.schedule());
+    m.on('synced', () => void this.schedule());
+    await m.ready;
+    await this.schedule();
+  }
+
+  stop(): void {
+    this.monitor?.close();
+  }
+
+  /** Queue one audit pass (at most one waits behind the running one). */
+  schedule(): Promise<unknown> {
+    if (this.queued) return this.chain;
+    this.queued = true;
+    this.chain = this.chain.then(() => {
+      this.queued = false;
+      return this.pass();
+    });
+    return this.chain;
+  }
+
+  private async pass(): Promise<void> {
+    const m = this.monitor;
+    if (!m || !this.opts.client.connected) return;
+    const foreign = findForeignPorts(this.opts.bridge, m.table('Bridge'), m.table('Port'), m.table('Interface'));
+    // Forget ports that are gone, so a re-added one is seen again.
+    const present = new Set(foreign.map((f) => f.portUuid));
+    for (const u of this.handled) if (!present.has(u)) this.handled.delete(u);
+    const fresh = foreign.filter((f) => !this.handled.has(f.portUuid));
+    if (fresh.length === 0) return;
+    this.log.warn({ ports: fresh, repair: this.opts.repair }, 'foreign ports on the integration bridge');
+    for (const f of fresh) this.handled.add(f.portUuid);
+    if (this.opts.repair) {
+      try {
+        await this.opts.client.transact(removePortOps(this.opts.bridge, fresh));
+      } catch (err) {
+        for (const f of fresh) this.handled.delete(f.portUuid);
+        this.log.warn({ err }, 'removing foreign ports failed; retrying on the next change');
+        return;
+      }
+    }
+    this.emit('drift', 'foreign-port', fresh, this.opts.repair);
+  }
+}
