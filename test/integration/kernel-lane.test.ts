@@ -1,0 +1,64 @@
+// The kernel lane end to end (DESIGN §7): boots Debian's kernel under qemu and runs
+// every kernel test inside it. Same as:
+//   scripts/kernel-lane --timeout 360 -- node --import tsx test/kernel/run.ts
+// About 30 s on an idle 2-core machine once the kernel is cached (first run downloads
+// ~70 MB). No skip: a missing qemu or kernel is a failure, with the lane's own message.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const LANE_TIMEOUT_S = 360;
+t.setTimeout((LANE_TIMEOUT_S + 60) * 1000); // above the lane's own bound, so the lane reports first
+
+const kernelTests = readdirSync(join(ROOT, 'test', 'kernel'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
+  .map((f) => f.slice(0, -'.ts'.length))
+  .sort();
+
+interface LaneResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+function runLane(): Promise<LaneResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      join(ROOT, 'scripts', 'kernel-lane'),
+      ['--timeout', String(LANE_TIMEOUT_S), '--', 'node', '--import', 'tsx', 'test/kernel/run.ts'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    // If this process goes first (tap's timeout), the lane's EXIT trap kills its qemu.
+    const killLane = () => child.kill('SIGTERM');
+    process.once('exit', killLane);
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      process.off('exit', killLane);
+      resolve({ code, signal, output });
+    });
+  });
+}
+
+const tail = (s: string, n = 40) => s.trimEnd().split('\n').slice(-n).join('\n');
+
+t.test('kernel tests pass inside the lane', async (t) => {
+  t.ok(kernelTests.includes('smoke'), 'test/kernel/smoke.ts exists');
+  const r = await runLane();
+  const stats = /^kernel-lane: setup .*$/m.exec(r.output);
+  if (stats) t.comment(stats[0]);
+  const why =
+    r.code === 124 ? `the lane timed out after ${LANE_TIMEOUT_S}s`
+    : r.code === 125 ? 'the lane itself failed: qemu, busybox or the kernel unavailable, or the guest did not boot'
+    : `exit ${r.code ?? r.signal}`;
+  t.equal(r.code, 0, r.code === 0 ? 'scripts/kernel-lane exits 0' : `scripts/kernel-lane: ${why}; its output ends with:\n${tail(r.output)}`);
+  for (const name of kernelTests) {
+    t.match(r.output, new RegExp(`^PASS ${name} \\(`, 'm'), `kernel test ${name} passed`);
+  }
+  t.match(r.output, new RegExp(`^kernel tests: ${kernelTests.length} passed, 0 failed$`, 'm'), 'runner summary: all passed');
+});
