@@ -1,0 +1,154 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Every metric the agent exports, declared in one place (STYLE.md 10) and
+// registered in a per-agent Registry (STYLE.md 6: no prom-client global
+// registry), so several agents in one test process never collide.
+// Served only on the management listener (DESIGN.md §1, §5). Label values are
+// closed sets; never a pod name, a peer name or free text (cardinality, and
+// nothing the host controls ends up as a label).
+
+/** Closed label sets, so call sites cannot invent values. */
+export type VfPoolState = 'free' | 'leased' | 'total';
+export type AttachPhase = 'agent' | 'ovn_installed';
+export type HostApiMethod = 'AllocateVf' | 'ReleaseVf' | 'GetVf' | 'ListVfs' | 'Status' | 'unknown';
+/** Why the host API turned a request or connection away before the handler ran. */
+export type HostApiRejectReason =
+  | 'rate-limited'
+  | 'concurrency-limited'
+  | 'invalid-argument'
+  | 'bad-peer-identity'
+  | 'body-timeout'
+  | 'tls-handshake'
+  | 'peer-connection-limit';
+export type TcFlowState = 'in_hw' | 'not_in_hw';
+export type TcPath = 'hw' | 'sw';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** VFs by state; filled at scrape time from `bindPoolStatus`. */
+  readonly vfPool: Gauge<'state'>;
+  /** AllocateVf outcomes: `ok` or the failure reason (PortsError reason / `internal`). */
+  readonly vfAllocations: Counter<'result'>;
+  /** Time to attach a VF: `agent` = our work (lookup, lease, plug), `ovn_installed` = wait for ovn-controller. */
+  readonly vfAttachSeconds: Histogram<'phase'>;
+  /** Host API calls by method and final gRPC code name (`ok`, `invalid_argument`, …). */
+  readonly hostApiRequests: Counter<'method' | 'code'>;
+  readonly hostApiRejected: Counter<'reason'>;
+  readonly ovsdbConnected: Gauge;
+  readonly ovsdbReconnects: Counter;
+  readonly ovnControllerConnected: Gauge;
+  /** Drift found (and repaired unless alert-only) by kind, e.g. `chassis`, `foreign-port`, `foreign-tc-filter`. */
+  readonly policyDrift: Counter<'kind'>;
+  readonly tcFlows: Gauge<'state'>;
+  readonly tcPackets: Counter<'path'>;
+  readonly tcBytes: Counter<'path'>;
+  /** Read the pool's counts at scrape time (the pool need not push updates). */
+  bindPoolStatus(read: () => { readonly total: number; readonly free: number; readonly leased: number }): void;
+}
+
+export interface MetricsOptions {
+  /** Include prom-client's process_* / nodejs_* defaults (default true). */
+  readonly processMetrics?: boolean;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  let readPool: (() => { readonly total: number; readonly free: number; readonly leased: number }) | undefined;
+
+  const vfPool = new Gauge({
+    name: 'dpu_vf_pool',
+    help: 'VFs on this DPU by state (free, leased, total).',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      if (!readPool) return;
+      const s = readPool();
+      this.set({ state: 'total' }, s.total);
+      this.set({ state: 'free' }, s.free);
+      this.set({ state: 'leased' }, s.leased);
+    },
+  });
+
+  return {
+    registry,
+    vfPool,
+    vfAllocations: new Counter({
+      name: 'dpu_vf_allocations_total',
+      help: 'AllocateVf outcomes by result (ok or a failure reason).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    vfAttachSeconds: new Histogram({
+      name: 'dpu_vf_attach_seconds',
+      help: 'Time to attach a VF, split into the agent phase and the wait for ovn-installed.',
+      labelNames: ['phase'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    hostApiRequests: new Counter({
+      name: 'dpu_host_api_requests_total',
+      help: 'Host API requests by method and gRPC status code.',
+      labelNames: ['method', 'code'] as const,
+      registers,
+    }),
+    hostApiRejected: new Counter({
+      name: 'dpu_host_api_rejected_total',
+      help: 'Host API requests or connections rejected by a limit or edge check, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    ovsdbConnected: new Gauge({
+      name: 'dpu_ovsdb_connected',
+      help: '1 when the agent is connected to the local Open_vSwitch database.',
+      registers,
+    }),
+    ovsdbReconnects: new Counter({
+      name: 'dpu_ovsdb_reconnects_total',
+      help: 'Reconnections to the Open_vSwitch database.',
+      registers,
+    }),
+    ovnControllerConnected: new Gauge({
+      name: 'dpu_ovn_controller_connected',
+      help: '1 when ovn-controller reports it is connected to the OVN southbound database.',
+      registers,
+    }),
+    policyDrift: new Counter({
+      name: 'dpu_policy_drift_total',
+      help: 'Drift from the desired state found by the audits, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    tcFlows: new Gauge({
+      name: 'dpu_tc_flows',
+      help: 'TC flower filters on representors by offload state.',
+      labelNames: ['state'] as const,
+      registers,
+    }),
+    tcPackets: new Counter({
+      name: 'dpu_tc_packets_total',
+      help: 'Packets matched by TC flower filters, by path (hw = offloaded, sw = software).',
+      labelNames: ['path'] as const,
+      registers,
+    }),
+    tcBytes: new Counter({
+      name: 'dpu_tc_bytes_total',
+      help: 'Bytes matched by TC flower filters, by path.',
+      labelNames: ['path'] as const,
+      registers,
+    }),
+    bindPoolStatus(read) {
+      readPool = read;
+    },
+  };
+}
+
+/** Typed label helpers: keep call sites inside the closed sets above. */
+export function countRejected(m: Metrics, reason: HostApiRejectReason): void {
+  m.hostApiRejected.inc({ reason });
+}
+
+export function observeAttach(m: Metrics, phase: AttachPhase, ms: number): void {
+  m.vfAttachSeconds.observe({ phase }, ms / 1000);
+}
