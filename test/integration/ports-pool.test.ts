@@ -240,10 +240,13 @@ t.test('release is idempotent and scrubs; restart rebuilds leases with zero writ
 
   r.pool.stop();
   // A rebooted DPU: fresh eSwitch (no VF MACs), representors down.
-  const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, vfs: 3 });
+  const hw2 = new FakeHw(3);
+  hw2.macs.set('pf0vf2', '0a:58:0a:f4:01:99'); // an agent killed after setting the MAC, before the plug
+  const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, hw: hw2 });
   t.equal(r2.writes(), 0, 'rebuilt from OVSDB with zero writes');
   t.equal(r2.hw.macs.get('pf0vf1'), r.hw.macs.get('pf0vf1'), 'leased VF MAC restored from the lease');
   t.notOk(r2.q.quarantined.has('pf0vf1'), 'leased representor not quarantined');
+  t.equal(hw2.macs.get('pf0vf2'), scrubMac(0, 2), 'a free VF left with a tenant MAC is scrubbed');
   t.same(r2.pool.list('host1').map((a) => [a.key.pod.name, a.vfIndex, a.state]), [['r2', 1, 'ready']]);
   t.same([...r2.q.quarantined].sort(), ['pf0vf0', 'pf0vf2'], 'only unleased representors quarantined');
   t.same(r2.pool.get(k2, 'host1')?.vfIndex, 1);

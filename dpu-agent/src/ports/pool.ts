@@ -85,6 +85,9 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       const l = leases.get(r.name);
       if (!l) {
         await this.opts.quarantine.apply(r.name);
+        // An agent killed between setting the MAC and committing the plug leaves a tenant MAC on a free VF.
+        const scrub = scrubMac(r.pf, r.vf);
+        if ((await this.opts.hw.getVfMac(r)) !== scrub) await this.opts.hw.setVfMac(r, scrub);
         continue;
       }
       // After a DPU reboot the eSwitch forgot the VF's MAC and the representor is down, while
@@ -226,7 +229,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       throw new PortsError('sandbox-conflict', `${l.lsp} ${key.ifname} is attached with sandbox ${l.key.sandboxId}`);
     }
     if (l.key.pod.uid !== key.pod.uid) throw new PortsError('pod-uid-mismatch', `${l.lsp} is leased to another pod uid`);
-    await this.waitInstalled(l.representor, undefined);
+    try {
+      await this.waitInstalled(l.representor, undefined);
+    } catch (err) {
+      // Same rule as a fresh allocation: a lease that never became usable is undone, not left behind.
+      if (err instanceof PortsError && err.reason === 'ovn-not-installed') await this.releaseLease(l, 'ovn-not-installed');
+      throw err;
+    }
     return this.toAttachment(this.findLease(key) ?? l);
   }
 
