@@ -161,9 +161,14 @@ export class HostApiServer {
         const raw = req.raw as unknown as Http2ServerRequest;
         const state: CallState = { peer: this.peerOf(raw), recorded: false };
         const values = createContextValues().set(kCall, state);
+        const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve));
         try {
-          const uRes = await handler(universalRequestFromNodeRequest(req.raw, reply.raw, undefined, values));
-          await universalResponseToNodeResponse(uRes, reply.raw);
+          const uRes = await decodeErrorsAreInvalidArgument(
+            await handler(universalRequestFromNodeRequest(req.raw, reply.raw, undefined, values)),
+          );
+          // connect-node waits for an 'end' event that Node 20's Http2ServerResponse
+          // never emits; 'close' is the reliable "response done (or reset)" signal.
+          await Promise.race([universalResponseToNodeResponse(uRes, reply.raw), closed]);
           if (!state.recorded) this.recordEarlyFailure(method, uRes);
         } catch (err) {
           if (!state.recorded) metrics.hostApiRequests.inc({ method, code: codeLabel(Code.Canceled) });
@@ -252,4 +257,54 @@ export class HostApiServer {
     if (label === 'invalid_argument') countRejected(this.opts.metrics, 'invalid-argument');
     this.opts.metrics.hostApiRequests.inc({ method, code: label });
   }
+}
+
+const PARSE_ERROR = /^(\[internal\] )?parse binary: /;
+const INVALID_MESSAGE = 'invalid request message';
+
+/**
+ * connect-es reports an undecodable request message as INTERNAL ("parse
+ * binary: …", the same path it uses for a client parsing a bad response). For
+ * a server that is the caller's fault: rewrite it to INVALID_ARGUMENT with a
+ * fixed message, for gRPC (trailer, set once the body iterator finishes) and
+ * Connect unary (HTTP 500 JSON body).
+ */
+async function decodeErrorsAreInvalidArgument(uRes: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const trailer = uRes.trailer;
+  const fixTrailer = (): void => {
+    if (!trailer || trailer.get('grpc-status') !== String(Code.Internal)) return;
+    if (!PARSE_ERROR.test(decodeURIComponent(trailer.get('grpc-message') ?? ''))) return;
+    trailer.set('grpc-status', String(Code.InvalidArgument));
+    trailer.set('grpc-message', encodeURIComponent(INVALID_MESSAGE));
+    trailer.delete('grpc-status-details-bin');
+  };
+  if (trailer && uRes.body) {
+    const body = uRes.body;
+    fixTrailer();
+    return {
+      ...uRes,
+      body: (async function* () {
+        yield* body;
+        fixTrailer();
+      })(),
+    };
+  }
+  if (uRes.status === 500 && uRes.body && uRes.header?.get('content-type')?.startsWith('application/json')) {
+    const chunks: Uint8Array[] = [];
+    for await (const c of uRes.body) chunks.push(c);
+    let bytes = Buffer.concat(chunks);
+    let status = uRes.status;
+    try {
+      const j = JSON.parse(bytes.toString('utf8')) as { code?: unknown; message?: unknown };
+      if (j.code === 'internal' && typeof j.message === 'string' && PARSE_ERROR.test(j.message)) {
+        status = protoConnect.codeToHttpStatus(Code.InvalidArgument);
+        bytes = Buffer.from(JSON.stringify({ code: protoConnect.codeToString(Code.InvalidArgument), message: INVALID_MESSAGE }));
+        uRes.header.set('content-length', String(bytes.byteLength));
+      }
+    } catch {
+      // not our JSON error body: pass it on unchanged
+    }
+    return { ...uRes, status, body: (async function* () { yield bytes; })() };
+  }
+  return uRes;
 }
