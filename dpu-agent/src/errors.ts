@@ -27,7 +27,13 @@ export type ErrorCode =
   // VF pool / leases
   | 'DPU_ERR_PORTS'
   // hw (representors, VF functions)
-  | 'DPU_ERR_HW';
+  | 'DPU_ERR_HW'
+  // netlink / tc (flower offload)
+  | 'DPU_ERR_NETLINK'
+  | 'DPU_ERR_NETLINK_MALFORMED'
+  | 'DPU_ERR_NETLINK_SOCKET'
+  | 'DPU_ERR_TC'
+  | 'DPU_ERR_TC_INVALID';
 
 export class DpuError extends Error {
   readonly code: ErrorCode;
@@ -168,6 +174,62 @@ export class PortsError extends DpuError {
     options?: { cause?: unknown },
   ) {
     super('DPU_ERR_PORTS', message, options);
+  }
+}
+
+/**
+ * The kernel answered a netlink request with NLMSG_ERROR (errno ≠ 0). `errno` is
+ * positive (EOPNOTSUPP = 95), `errnoName` its symbol, `extack` the kernel's
+ * NLMSGERR_ATTR_MSG text when NETLINK_EXT_ACK is on (mlx5 puts the offload refusal
+ * reason there). Kernel text is for logs only, never for the host API (STYLE.md §4).
+ */
+export class NetlinkError extends DpuError {
+  constructor(
+    readonly errno: number,
+    readonly errnoName: string,
+    readonly extack: string | undefined,
+    readonly extackOffset?: number,
+  ) {
+    super('DPU_ERR_NETLINK', `netlink: ${errnoName}${extack ? `: ${extack}` : ''}`);
+  }
+}
+
+/** A netlink reply does not parse (truncated header/attribute, wrong size for a known attribute). */
+export class NetlinkMalformedError extends DpuError {
+  constructor(message: string) {
+    super('DPU_ERR_NETLINK_MALFORMED', `malformed netlink: ${message}`);
+  }
+}
+
+/** The netlink socket could not be opened, a send failed, or replies were lost (ENOBUFS). */
+export class NetlinkSocketError extends DpuError {
+  constructor(message: string, readonly errnoName?: string, options?: { cause?: unknown }) {
+    super('DPU_ERR_NETLINK_SOCKET', message, options);
+  }
+}
+
+/**
+ * A tc operation (qdisc/filter add, replace, delete, get, dump) failed in the
+ * kernel. Same as `tc … ` printing "Error: <extack>" + "We have an error talking
+ * to the kernel". `cause` is the NetlinkError.
+ */
+export class TcError extends DpuError {
+  constructor(
+    readonly op: string,
+    readonly ifindex: number,
+    readonly errno: number,
+    readonly errnoName: string,
+    readonly extack: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('DPU_ERR_TC', `tc ${op} ifindex ${ifindex}: ${errnoName}${extack ? `: ${extack}` : ''}`, options);
+  }
+}
+
+/** A filter/action value cannot be encoded (bad address text, too many actions, out-of-range field). */
+export class TcInvalidError extends DpuError {
+  constructor(message: string) {
+    super('DPU_ERR_TC_INVALID', message);
   }
 }
 

@@ -1,0 +1,166 @@
+// Action statistics (TCA_ACT_STATS → linux/gen_stats.h TCA_STATS_*) and the
+// action timestamps (struct tcf_t). Pure.
+//
+// BASIC is software + hardware, BASIC_HW hardware only, so software-only is the
+// difference (OVS lib/tc.c nl_parse_action_stats; iproute2 tc_util.c prints
+// "Sent software … / Sent hardware …" the same way). Packet counts above 2^32−1
+// come as TCA_STATS_PKT64 right after the BASIC/BASIC_HW they replace
+// (net/core/gen_stats.c ___gnet_stats_copy_basic).
+// Counters are JS numbers: exact up to 2^53−1, then rounded (relative error < 2^-52).
+import { type AttrWriter, type NlAttr, type RawAttr, getU64, parseNested, readU32, readU64, toRaw, writeU32, writeU64 } from './nl.ts';
+import { NetlinkMalformedError } from '../errors.ts';
+
+export const TCA_STATS_BASIC = 1;
+export const TCA_STATS_RATE_EST = 2;
+export const TCA_STATS_QUEUE = 3;
+export const TCA_STATS_APP = 4;
+export const TCA_STATS_RATE_EST64 = 5;
+export const TCA_STATS_PAD = 6;
+export const TCA_STATS_BASIC_HW = 7;
+export const TCA_STATS_PKT64 = 8;
+
+/** USER_HZ: tcf_t values are jiffies_to_clock_t ticks (include/uapi/asm-generic/param.h). */
+export const USER_HZ = 100;
+
+export interface Counters {
+  bytes: number;
+  packets: number;
+}
+
+export interface QueueStats {
+  qlen: number;
+  backlog: number;
+  drops: number;
+  requeues: number;
+  overlimits: number;
+}
+
+export interface ActionStats {
+  /** TCA_STATS_BASIC: software + hardware. */
+  basic?: Counters;
+  /** TCA_STATS_BASIC_HW: hardware only. */
+  basicHw?: Counters;
+  queue?: QueueStats;
+  rateEst?: { bps: number; pps: number };
+  rateEst64?: { bps: number; pps: number };
+  unknown?: RawAttr[];
+}
+
+/** struct tcf_t: each field is "USER_HZ ticks ago" (OVS nl_parse_tcf; lastuse == install ⇒ never hit). */
+export interface TcfTm {
+  install: number;
+  lastuse: number;
+  expires: number;
+  /** Absent on kernels before 4.20 (24-byte tcf_t). */
+  firstuse?: number;
+}
+
+const BASIC_LEN = 16; // struct gnet_stats_basic {u64 bytes; u32 packets;} padded to 8
+const U32_MAX = 0xffffffff;
+
+export function encodeStats(w: AttrWriter, type: number, s: ActionStats): void {
+  w.nest(type, (w) => {
+    if (s.basic) putBasic(w, TCA_STATS_BASIC, s.basic);
+    if (s.basicHw) putBasic(w, TCA_STATS_BASIC_HW, s.basicHw);
+    if (s.rateEst) {
+      const b = Buffer.alloc(8);
+      writeU32(b, 0, s.rateEst.bps);
+      writeU32(b, 4, s.rateEst.pps);
+      w.bytes(TCA_STATS_RATE_EST, b);
+    }
+    if (s.rateEst64) {
+      const b = Buffer.alloc(16);
+      writeU64(b, 0, s.rateEst64.bps);
+      writeU64(b, 8, s.rateEst64.pps);
+      w.bytes(TCA_STATS_RATE_EST64, b);
+    }
+    if (s.queue) {
+      const b = Buffer.alloc(20);
+      const q = s.queue;
+      [q.qlen, q.backlog, q.drops, q.requeues, q.overlimits].forEach((v, i) => writeU32(b, i * 4, v));
+      w.bytes(TCA_STATS_QUEUE, b);
+    }
+    w.rawAttrs(s.unknown);
+  });
+}
+
+function putBasic(w: AttrWriter, type: number, c: Counters): void {
+  const b = Buffer.alloc(BASIC_LEN);
+  writeU64(b, 0, c.bytes);
+  // The kernel truncates to u32 and follows with PKT64 when that lost bits.
+  writeU32(b, 8, c.packets % 0x1_0000_0000);
+  w.bytes(type, b);
+  if (c.packets > U32_MAX) w.u64(TCA_STATS_PKT64, c.packets);
+}
+
+export function decodeStats(a: NlAttr): ActionStats {
+  const s: ActionStats = {};
+  let last: Counters | undefined;
+  for (const c of parseNested(a)) {
+    switch (c.type) {
+      case TCA_STATS_BASIC:
+      case TCA_STATS_BASIC_HW: {
+        // 12 bytes on 32-bit ABIs (u64 aligned to 4), 16 elsewhere.
+        if (c.data.length < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${c.data.length} B`);
+        last = { bytes: readU64(c.data, 0), packets: readU32(c.data, 8) };
+        if (c.type === TCA_STATS_BASIC) s.basic = last;
+        else s.basicHw = last;
+        break;
+      }
+      case TCA_STATS_PKT64:
+        if (last) last.packets = getU64(c);
+        break;
+      case TCA_STATS_RATE_EST:
+        if (c.data.length >= 8) s.rateEst = { bps: readU32(c.data, 0), pps: readU32(c.data, 4) };
+        last = undefined;
+        break;
+      case TCA_STATS_RATE_EST64:
+        if (c.data.length >= 16) s.rateEst64 = { bps: readU64(c.data, 0), pps: readU64(c.data, 8) };
+        last = undefined;
+        break;
+      case TCA_STATS_QUEUE: {
+        if (c.data.length < 20) throw new NetlinkMalformedError(`gnet_stats_queue of ${c.data.length} B`);
+        const r = (i: number): number => readU32(c.data, i * 4);
+        s.queue = { qlen: r(0), backlog: r(1), drops: r(2), requeues: r(3), overlimits: r(4) };
+        last = undefined;
+        break;
+      }
+      case TCA_STATS_PAD:
+        break;
+      default:
+        (s.unknown ??= []).push(toRaw(c));
+        last = undefined;
+    }
+  }
+  return s;
+}
+
+/** Total, hardware and software counters of one action (sw = total − hw, floored at 0: hw lags). */
+export function splitCounters(s: ActionStats): { total: Counters; hw: Counters; sw: Counters } {
+  const total = s.basic ?? { bytes: 0, packets: 0 };
+  const hw = s.basicHw ?? { bytes: 0, packets: 0 };
+  return {
+    total,
+    hw,
+    sw: { bytes: Math.max(0, total.bytes - hw.bytes), packets: Math.max(0, total.packets - hw.packets) },
+  };
+}
+
+export function encodeTm(w: AttrWriter, type: number, tm: TcfTm): void {
+  const b = Buffer.alloc(tm.firstuse === undefined ? 24 : 32);
+  writeU64(b, 0, tm.install);
+  writeU64(b, 8, tm.lastuse);
+  writeU64(b, 16, tm.expires);
+  if (tm.firstuse !== undefined) writeU64(b, 24, tm.firstuse);
+  w.bytes(type, b);
+}
+
+export function decodeTm(a: NlAttr): TcfTm {
+  if (a.data.length < 24) throw new NetlinkMalformedError(`tcf_t of ${a.data.length} B`);
+  const tm: TcfTm = { install: readU64(a.data, 0), lastuse: readU64(a.data, 8), expires: readU64(a.data, 16) };
+  if (a.data.length >= 32) tm.firstuse = readU64(a.data, 24);
+  return tm;
+}
+
+/** USER_HZ ticks → milliseconds. */
+export const ticksToMs = (ticks: number): number => (ticks * 1000) / USER_HZ;
