@@ -146,29 +146,32 @@ export class Tc {
     return isFlower(got) ? got : f;
   }
 
-  /** `tc filter del … prio P protocol X handle H flower`. Idempotent: false when absent. */
-  async deleteFilter(id: FilterId): Promise<boolean> {
+  /**
+   * `tc filter del … prio P protocol X handle H flower`. Idempotent: false when
+   * absent. `kind` must match the filter's classifier (the kernel checks it).
+   */
+  async deleteFilter(id: FilterId & { kind?: string }): Promise<boolean> {
     try {
       await this.call('filter del', id.ifindex, () =>
-        this.nl.request((seq) => encodeFilterRequest('delete', { ...id, kind: 'flower' }, seq), 'filter del'),
+        this.nl.request((seq) => encodeFilterRequest('delete', { ...id, kind: id.kind ?? 'flower' }, seq), 'filter del'),
       );
       return true;
     } catch (err) {
-      if (err instanceof TcError && err.errnoName === 'ENOENT') return false;
+      if (err instanceof TcError && (await this.absent(err, id))) return false;
       throw err;
     }
   }
 
   /** `tc filter get …`: the filter, or undefined when absent. */
-  async getFilter(id: FilterId): Promise<TcFilter | undefined> {
+  async getFilter(id: FilterId & { kind?: string }): Promise<TcFilter | undefined> {
     try {
       const replies = await this.call('filter get', id.ifindex, () =>
-        this.nl.request((seq) => encodeFilterRequest('get', { ...id, kind: 'flower' }, seq), 'filter get'),
+        this.nl.request((seq) => encodeFilterRequest('get', { ...id, kind: id.kind ?? 'flower' }, seq), 'filter get'),
       );
       const m = replies.find((r) => r.hdr.type === RTM_NEWTFILTER);
       return m ? decodeFilterMessage(m) : undefined;
     } catch (err) {
-      if (err instanceof TcError && err.errnoName === 'ENOENT') return undefined;
+      if (err instanceof TcError && (await this.absent(err, id))) return undefined;
       throw err;
     }
   }
@@ -202,6 +205,18 @@ export class Tc {
       if (f.handle !== 0) out.push(f);
     }
     return out;
+  }
+
+  /**
+   * Whether a delete/get error means "no such filter": ENOENT (no such
+   * prio/protocol or handle), or EINVAL when the chain itself is gone ("Cannot find
+   * specified filter chain", cls_api.c) — EINVAL is checked against a dump.
+   */
+  private async absent(err: TcError, id: FilterId): Promise<boolean> {
+    if (err.errnoName === 'ENOENT') return true;
+    if (err.errnoName !== 'EINVAL') return false;
+    const all = await this.dumpAnyFilters(id.ifindex, id.parent, id.chain !== undefined ? { chain: id.chain } : {});
+    return !all.some((f) => f.prio === id.prio && f.protocol === id.protocol && f.handle === id.handle && (f.chain ?? 0) === (id.chain ?? 0));
   }
 
   /** Maps a NetlinkError to TcError (op, ifindex, errno, extack); other errors pass. */
