@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { mirredAction, TCA_ACT_FLAGS_NO_PERCPU_STATS } from './actions.ts';
-import { decodeFilterMessage, encodeFilterRequest, encodeFilterBody, isFlower, rollupStats, type FlowerFilter } from './filter.ts';
+import { decodeFilterMessage, encodeFilterMessage, encodeFilterRequest, encodeFilterBody, isFlower, rollupStats, type FlowerFilter } from './filter.ts';
 import { parseMessages, NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST } from './nl.ts';
 import { ETH_P_IP, TC_PARENT_INGRESS } from './tcmsg.ts';
 import { flowerFilter } from './testdata/arbitraries.ts';
@@ -20,7 +20,7 @@ t.test('every flower key, action kind and stats field survives encode → decode
   let n = 0;
   fc.assert(
     fc.property(flowerFilter, (f) => {
-      const msg = encodeFilterRequest('replace', f, 1, f);
+      const msg = encodeFilterMessage(f, { flags: 0, seq: 1 });
       const [m] = parseMessages(msg);
       const back = decodeFilterMessage(m!);
       if (!isFlower(back)) return false;
@@ -143,6 +143,15 @@ t.test('BlueField-like dump entry: in_hw, in_hw_count, BASIC_HW, PKT64, VLAN hos
     lastUseTicks: 3,
   });
   // And it re-encodes to the same bytes apart from our choice of attribute order.
-  const again = decodeFilterMessage(parseMessages(encodeFilterRequest('replace', f, 1, f))[0]!);
+  const again = decodeFilterMessage(parseMessages(encodeFilterMessage(f, { flags: 2, seq: 1 }))[0]!);
   t.same(again, f);
+  // Sent back as a request, reply-only parts are dropped (the kernel refuses in_hw flags).
+  const req = decodeFilterMessage(parseMessages(encodeFilterRequest('replace', f, 1, f))[0]!);
+  if (!isFlower(req)) throw new Error('not flower');
+  t.same(req.flags, { skipSw: true });
+  t.equal(req.inHwCount, undefined);
+  t.equal(req.actions[0]!.stats, undefined);
+  t.equal(req.actions[0]!.tm, undefined);
+  t.equal(req.actions[0]!.params?.refcnt, undefined);
+  t.equal(req.actions[0]!.cookie, '0f2f3e4d5c6b7a8996a5b4c3d2e1f000', 'the cookie (UFID) is kept');
 });

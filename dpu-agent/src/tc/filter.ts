@@ -120,7 +120,37 @@ export function encodeFilterRequest(op: FilterOp, f: FilterId & { kind: string }
     if (f.prio === 0 || f.handle === 0) throw new TcInvalidError(`${op} needs prio and handle (prio 0/handle 0 match many filters)`);
   }
   if (f.prio < 0 || f.prio > 0xffff) throw new TcInvalidError(`prio ${f.prio} out of range`);
-  return encodeMessage({ type, flags, seq }, encodeFilterBody(f, op === 'add' || op === 'replace' ? flower : undefined));
+  const body = op === 'add' || op === 'replace' ? (flower ? asRequest(flower) : undefined) : undefined;
+  return encodeMessage({ type, flags, seq }, encodeFilterBody(f, body));
+}
+
+/** The full message as a kernel dump/echo would carry it (no request clean-up): fixtures, benches, tests. */
+export function encodeFilterMessage(f: TcFilter, hdr: { type?: number; flags: number; seq: number; pid?: number }): Buffer {
+  return encodeMessage({ type: hdr.type ?? RTM_NEWTFILTER, flags: hdr.flags, seq: hdr.seq, pid: hdr.pid ?? 0 }, encodeFilterBody(f, f));
+}
+
+/**
+ * What a request may carry of a filter that may come from a dump: the kernel
+ * rejects IN_HW/NOT_IN_HW in TCA_FLOWER_FLAGS (cls_api.h tc_flags_valid ⇒ EINVAL),
+ * and counters, timestamps, in_hw counts and refcounts are reply-only.
+ */
+export function asRequest(f: FlowerFilter): FlowerFilter {
+  const { inHwCount: _h, hwOffload: _o, stats: _s, ...rest } = f;
+  const out: FlowerFilter = { ...rest, actions: f.actions.map(actionAsRequest) };
+  if (f.flags) {
+    const { inHw: _i, notInHw: _n, ...req } = f.flags;
+    out.flags = req;
+  }
+  return out;
+}
+
+function actionAsRequest(a: TcAction): TcAction {
+  const { stats: _s, tm: _t, inHwCount: _i, usedHwStats: _u, ...rest } = a;
+  if (rest.params) {
+    const { refcnt: _r, bindcnt: _b, ...p } = rest.params;
+    rest.params = p as typeof rest.params;
+  }
+  return rest;
 }
 
 /** tcmsg + KIND + CHAIN [+ OPTIONS]. */
