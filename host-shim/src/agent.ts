@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
+import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
+import { HostService } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import type { NetConf } from './cni.ts';
+import { CNI_ERR, CniError, type CniErrorCode } from './errors.ts';
+
+// The shim's side of the host API: a gRPC client over HTTP/2 with TLS 1.3 and
+// this host's client certificate (its CN is the host name the agent checks
+// leases against), and the mapping of agent errors to CNI error codes.
+
+export interface AgentClient {
+  readonly client: Client<typeof HostService>;
+  close(): void;
+}
+
+export async function createAgentClient(conf: NetConf): Promise<AgentClient> {
+  const read = async (k: 'key' | 'cert' | 'ca'): Promise<Buffer> => {
+    try {
+      return await readFile(conf.tls[k]);
+    } catch (err) {
+      throw new CniError(CNI_ERR.INVALID_CONFIG, `cannot read tls.${k}`, `${conf.tls[k]}: ${(err as Error).message}`);
+    }
+  };
+  const [key, cert, ca] = [await read('key'), await read('cert'), await read('ca')];
+  const sessionManager = new Http2SessionManager(conf.agentUrl, {}, {
+    key,
+    cert,
+    ca,
+    minVersion: 'TLSv1.3',
+    ...(conf.serverName ? { servername: conf.serverName } : {}),
+  });
+  const transport = createGrpcTransport({ baseUrl: conf.agentUrl, sessionManager });
+  return { client: createClient(HostService, transport), close: () => sessionManager.abort() };
+}
+
+const BY_REASON: Record<string, CniErrorCode> = {
+  'pod-not-found': CNI_ERR.POD_NOT_FOUND,
+  'lease-not-found': CNI_ERR.LEASE_NOT_FOUND,
+  'pod-not-on-this-chassis': CNI_ERR.PERMISSION_DENIED,
+  'pod-uid-mismatch': CNI_ERR.PERMISSION_DENIED,
+  'not-owner': CNI_ERR.PERMISSION_DENIED,
+  'bad-peer-identity': CNI_ERR.PERMISSION_DENIED,
+  'vf-pool-empty': CNI_ERR.POOL_EXHAUSTED,
+  'host-lease-cap': CNI_ERR.POOL_EXHAUSTED,
+  'sandbox-conflict': CNI_ERR.SANDBOX_CONFLICT,
+  'rate-limited': CNI_ERR.TRY_AGAIN_LATER,
+  'ovn-not-installed': CNI_ERR.TRY_AGAIN_LATER,
+  'not-ready': CNI_ERR.TRY_AGAIN_LATER,
+  'deadline-exceeded': CNI_ERR.TRY_AGAIN_LATER,
+};
+
+const BY_CODE: Partial<Record<Code, CniErrorCode>> = {
+  [Code.Unavailable]: CNI_ERR.TRY_AGAIN_LATER,
+  [Code.DeadlineExceeded]: CNI_ERR.TRY_AGAIN_LATER,
+  [Code.Aborted]: CNI_ERR.TRY_AGAIN_LATER,
+  [Code.Canceled]: CNI_ERR.TRY_AGAIN_LATER,
+  [Code.ResourceExhausted]: CNI_ERR.TRY_AGAIN_LATER,
+  [Code.NotFound]: CNI_ERR.POD_NOT_FOUND,
+  [Code.PermissionDenied]: CNI_ERR.PERMISSION_DENIED,
+  [Code.Unauthenticated]: CNI_ERR.PERMISSION_DENIED,
+  [Code.FailedPrecondition]: CNI_ERR.SANDBOX_CONFLICT,
+  [Code.InvalidArgument]: CNI_ERR.INVALID_ENV,
+};
+
+/** An agent call's failure as a CNI error: by reason when the agent gave one, else by gRPC code. */
+export function mapAgentError(err: unknown, what: string): CniError {
+  if (err instanceof CniError) return err;
+  const ce = ConnectError.from(err);
+  const reason = reasonOf(ce);
+  const code = (reason !== undefined ? BY_REASON[reason] : undefined) ?? BY_CODE[ce.code] ?? CNI_ERR.AGENT_INTERNAL;
+  const details = `grpc ${Code[ce.code]}${reason ? `, reason ${reason}` : ''}: ${ce.rawMessage}`;
+  return new CniError(code, `${what}: ${MESSAGES[code] ?? 'DPU agent call failed'}`, details, { cause: err });
+}
+
+const MESSAGES: Partial<Record<CniErrorCode, string>> = {
+  [CNI_ERR.TRY_AGAIN_LATER]: 'DPU agent unavailable or busy, try again later',
+  [CNI_ERR.POD_NOT_FOUND]: 'pod unknown to the DPU (no OVN port yet)',
+  [CNI_ERR.LEASE_NOT_FOUND]: 'no VF lease for this attachment',
+  [CNI_ERR.PERMISSION_DENIED]: 'refused by the DPU agent',
+  [CNI_ERR.POOL_EXHAUSTED]: 'no VF available',
+  [CNI_ERR.SANDBOX_CONFLICT]: 'interface attached to another sandbox of this pod',
+  [CNI_ERR.INVALID_ENV]: 'the DPU agent rejected the pod arguments',
+  [CNI_ERR.AGENT_INTERNAL]: 'DPU agent internal error',
+};
