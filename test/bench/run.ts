@@ -3,6 +3,7 @@
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   lab: () => import('./lab.ts'),
   plug: () => import('./plug.ts'),
+  'tc-dump': () => import('./tc-dump.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);
