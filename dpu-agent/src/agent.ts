@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { HostApiServer } from './api/server.ts';
 import { ChassisReconciler } from './chassis/reconciler.ts';
 import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -7,6 +8,8 @@ import { BridgeAudit } from './offload/bridge-audit.ts';
 import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
 import type { Logger } from './log.ts';
+import { createMetrics, type Metrics, observeAttach } from './metrics/metrics.ts';
+import { MetricsServer, type Readiness } from './metrics/server.ts';
 import { OvsdbClient } from './ovsdb/client.ts';
 import { OvnView } from './ports/ovn.ts';
 import { VfPool } from './ports/pool.ts';
@@ -23,7 +26,13 @@ export class Agent {
   readonly ovn: OvnView | undefined;
   readonly pool: VfPool | undefined;
   readonly audit: BridgeAudit | undefined;
+  /** Per-agent registry (no prom-client globals) and the management listener. */
+  readonly metrics: Metrics;
+  readonly mgmt: MetricsServer;
+  /** The host API; present when the config has an `api` section and the VF pool is on. */
+  api: HostApiServer | undefined;
   private readonly log: Logger;
+  private readonly rootLogger: Logger;
   private gcTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -32,6 +41,8 @@ export class Agent {
     tls: { ovsdb?: TlsFiles; ovn?: TlsFiles },
   ) {
     this.log = logger.child({ component: 'agent' });
+    this.rootLogger = logger;
+    this.metrics = createMetrics();
     this.ovsdb = new OvsdbClient({
       remotes: config.ovsdb.remote,
       database: 'Open_vSwitch',
@@ -73,6 +84,42 @@ export class Agent {
         orphanGraceMs: config.ports.orphanGraceMs,
       });
     }
+    this.mgmt = new MetricsServer({
+      metrics: this.metrics,
+      listenAddress: config.metrics.listenAddress,
+      port: config.metrics.port,
+      ready: () => this.readiness(),
+      logger,
+    });
+    this.wireMetrics();
+  }
+
+  /** /readyz: OVSDB connected, and the VF pool ready when there is one. */
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (!this.ovsdb.connected) reasons.push('ovsdb-not-connected');
+    const s = this.pool?.status();
+    if (s && !s.ovnConnected) reasons.push('ovn-not-connected');
+    if (s && !s.ready && reasons.length === 0) reasons.push('vf-pool-not-ready');
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private wireMetrics(): void {
+    const m = this.metrics;
+    let connects = 0;
+    this.ovsdb.on('connected', () => {
+      m.ovsdbConnected.set(1);
+      if (connects++ > 0) m.ovsdbReconnects.inc();
+    });
+    this.ovsdb.on('disconnected', () => m.ovsdbConnected.set(0));
+    if (this.pool) {
+      const pool = this.pool;
+      m.bindPoolStatus(() => pool.status());
+      pool.on('allocated', (_a, t) => {
+        observeAttach(m, 'agent', t.agentMs);
+        observeAttach(m, 'ovn_installed', t.ovnInstalledMs);
+      });
+    }
   }
 
   static async create(config: AgentConfig, logger: Logger): Promise<Agent> {
@@ -83,6 +130,10 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    // Management listener first: /healthz answers while the rest comes up.
+    await this.mgmt.start().catch((err: unknown) => {
+      throw new ConfigError('metrics.port', `cannot listen on ${this.config.metrics.listenAddress}:${this.config.metrics.port}: ${(err as Error).message}`);
+    });
     this.log.info({ remote: this.config.ovsdb.remote }, 'connecting to Open_vSwitch database');
     await this.ovsdb.start();
     await this.chassis.start();
@@ -94,17 +145,25 @@ export class Agent {
         this.pool?.sweepOrphans().catch((err: unknown) => this.log.warn({ err }, 'orphan sweep failed'));
       }, this.config.ports.gcIntervalMs);
       this.gcTimer.unref();
+      if (this.config.api) {
+        this.api = await HostApiServer.create({ config: this.config.api, pool: this.pool, metrics: this.metrics, logger: this.rootLogger });
+        await this.api.start();
+      }
     }
+    if (this.config.api && !this.pool) this.log.warn('api is configured but the VF pool is off (no ovn.nbRemote): host API not started');
     this.log.info({ writes: this.chassis.writes, pool: this.pool?.status() }, 'agent ready');
   }
 
   async stop(): Promise<void> {
+    // Host API first: no new allocations while the pool shuts down.
+    await this.api?.stop();
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.pool?.stop();
     this.ovn?.stop();
     this.audit?.stop();
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
+    await this.mgmt.stop();
   }
 }
 
