@@ -38,6 +38,7 @@ import {
   mirredAction,
   policeAction,
   type FlowerFilter,
+  type FlowerKey,
   type TcAction,
 } from '../../dpu-agent/src/tc/index.ts';
 import { encodeMessage } from '../../dpu-agent/src/tc/nl.ts';
@@ -171,7 +172,8 @@ async function inner(): Promise<void> {
     }
     for (const req of required) {
       const d = ours.find((o) => o.prio === req.prio && (o.chain ?? 0) === (req.chain ?? 0));
-      check(!!d && isDeepStrictEqual({ ...d.key }, { ...req.key }), `what we sent is what the kernel keeps (prio ${req.prio} key)`, { sent: req.key, dumped: d?.key });
+      const want = kernelView(req.key);
+      check(!!d && isDeepStrictEqual({ ...d.key }, want), `what we sent is what the kernel keeps (prio ${req.prio} key)`, { sent: req.key, want, dumped: d?.key });
     }
     const vlan = ours.find((o) => o.prio === 4);
     check(vlan?.key.vlanId === 100, 'VLAN_ID read back as 100 (host order)', vlan?.key.vlanId);
@@ -250,4 +252,33 @@ if (process.env['TC_FLOWER_INNER'] === '1') {
     process.exit(1);
   }
   process.exitCode = outer();
+}
+
+/**
+ * What cls_flower stores for a key we sent: a field sent without its mask gets an
+ * all-ones mask (fl_set_key_val memsets the mask when the mask attribute is
+ * absent), and with a VLAN match the dumped ETH_TYPE is the inner protocol
+ * (fl_set_key stores vlan_ethtype in basic.n_proto).
+ */
+function kernelView(sent: FlowerKey): FlowerKey {
+  const full: Array<[keyof FlowerKey, keyof FlowerKey, number | string]> = [
+    ['ethDst', 'ethDstMask', 'ff:ff:ff:ff:ff:ff'],
+    ['ethSrc', 'ethSrcMask', 'ff:ff:ff:ff:ff:ff'],
+    ['ipv4Src', 'ipv4SrcMask', '255.255.255.255'],
+    ['ipv4Dst', 'ipv4DstMask', '255.255.255.255'],
+    ['tcpSrc', 'tcpSrcMask', 0xffff],
+    ['tcpDst', 'tcpDstMask', 0xffff],
+    ['udpSrc', 'udpSrcMask', 0xffff],
+    ['udpDst', 'udpDstMask', 0xffff],
+    ['sctpSrc', 'sctpSrcMask', 0xffff],
+    ['sctpDst', 'sctpDstMask', 0xffff],
+    ['icmpv4Type', 'icmpv4TypeMask', 0xff],
+    ['icmpv4Code', 'icmpv4CodeMask', 0xff],
+    ['ipTos', 'ipTosMask', 0xff],
+    ['ipTtl', 'ipTtlMask', 0xff],
+  ];
+  const out: Record<string, unknown> = { ...sent };
+  for (const [f, m, v] of full) if (out[f] !== undefined && out[m] === undefined) out[m] = v;
+  if (sent.vlanId !== undefined && sent.vlanEthType !== undefined) out['ethType'] = sent.vlanEthType;
+  return out as FlowerKey;
 }
