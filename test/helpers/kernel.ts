@@ -1,8 +1,26 @@
 // Helpers for the kernel tests (test/kernel/*.ts): plain scripts that test/kernel/run.ts
 // runs inside the kernel lane (scripts/kernel-lane, DESIGN §7), each exiting 0 (pass)
 // or 1 (fail). They are not tap files: the lane boots one guest for all of them.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { sh } from '../../scripts/labkit/sh.ts';
+
+export const KERNEL_TEST_DIR = fileURLToPath(new URL('../kernel/', import.meta.url));
+
+/**
+ * Files in test/kernel/ that are not kernel tests: the runner itself, and host-side
+ * tools kept beside the test they serve (extract-fixtures.ts reads a lane log on the host).
+ */
+const NOT_TESTS = new Set(['run', 'extract-fixtures']);
+
+/** The kernel tests, by name (test/kernel/NAME.ts), sorted. */
+export function kernelTestNames(): string[] {
+  return readdirSync(KERNEL_TEST_DIR)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => f.slice(0, -'.ts'.length))
+    .filter((n) => !NOT_TESTS.has(n))
+    .sort();
+}
 
 /** True inside the lane's guest (scripts/kernel-lane exports KERNEL_LANE=1). */
 export const inKernelLane = process.env['KERNEL_LANE'] === '1';

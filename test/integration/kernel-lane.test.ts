@@ -5,18 +5,15 @@
 // ~70 MB). No skip: a missing qemu or kernel is a failure, with the lane's own message.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kernelTestNames } from '../helpers/kernel.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LANE_TIMEOUT_S = 360;
 t.setTimeout((LANE_TIMEOUT_S + 60) * 1000); // above the lane's own bound, so the lane reports first
 
-const kernelTests = readdirSync(join(ROOT, 'test', 'kernel'))
-  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
-  .map((f) => f.slice(0, -'.ts'.length))
-  .sort();
+const kernelTests = kernelTestNames();
 
 interface LaneResult {
   code: number | null;

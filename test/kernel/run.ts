@@ -1,23 +1,16 @@
 // The kernel tests' runner, meant to run inside the lane:
 //   scripts/kernel-lane -- node --import tsx test/kernel/run.ts [NAME…]
-// Runs every test/kernel/*.ts but this file (or only the NAMEs given, without .ts), one
-// node process each, one after the other (they share the guest's kernel), each bounded
-// by KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
+// Runs every kernel test (test/kernel/*.ts but this file and host-side tools, see
+// kernelTestNames) or only the NAMEs given (without .ts): one node process each, one
+// after the other (they share the guest's kernel), each bounded by
+// KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
 // per test and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { inKernelLane } from '../helpers/kernel.ts';
+import { join } from 'node:path';
+import { inKernelLane, KERNEL_TEST_DIR, kernelTestNames } from '../helpers/kernel.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const self = basename(fileURLToPath(import.meta.url), '.ts');
 const timeoutMs = Number(process.env['KERNEL_TEST_TIMEOUT_S'] ?? 120) * 1000;
-
-const all = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && basename(f, '.ts') !== self)
-  .map((f) => basename(f, '.ts'))
-  .sort();
+const all = kernelTestNames();
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((n) => !all.includes(n));
 if (unknown.length > 0) {
@@ -30,7 +23,7 @@ if (!inKernelLane) console.error('run.ts: warning: not inside scripts/kernel-lan
 /** Exit code of one test file, or a reason it has none. */
 function runOne(name: string): Promise<number | string> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(here, `${name}.ts`)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(KERNEL_TEST_DIR, `${name}.ts`)], { stdio: ['ignore', 'inherit', 'inherit'] });
     const timer = setTimeout(() => {
       child.kill('SIGKILL'); // by the child's pid; its detached daemons die with the guest
       resolve(`timeout after ${timeoutMs / 1000}s`);
