@@ -391,7 +391,7 @@ t.test('error mapping table, end to end', async (t) => {
   h.pool.ovnConnected = false;
   const st = await c.status({});
   t.equal(st.ready, false);
-  t.strictSame(st.notReadyReasons, ['ovn-controller-not-connected']);
+  t.strictSame(st.notReadyReasons, ['ovn-not-connected']);
 });
 
 t.test('health endpoints live on the management listener only', async (t) => {

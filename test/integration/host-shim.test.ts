@@ -147,7 +147,7 @@ function registerTests(): void {
     const ns = await shim('STATUS');
     pool.ovnConnected = true;
     t.equal(ns.code, 1);
-    t.match(ns.out, { code: 50, msg: 'DPU agent not ready', details: /ovn-controller-not-connected/ });
+    t.match(ns.out, { code: 50, msg: 'DPU agent not ready', details: /ovn-not-connected/ });
   });
 
   t.test('ADD moves and configures the VF; idempotent; CHECK; DEL gives it back', async (t) => {

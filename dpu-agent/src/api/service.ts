@@ -141,7 +141,7 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
         const s = pool.status();
         const reasons: string[] = [];
         if (!s.ovsdbConnected) reasons.push('ovsdb-not-connected');
-        if (!s.ovnConnected) reasons.push('ovn-controller-not-connected');
+        if (!s.ovnConnected) reasons.push('ovn-not-connected');
         if (s.free === 0) reasons.push('vf-pool-empty');
         if (!s.ready && reasons.length === 0) reasons.push('not-ready');
         return {

@@ -502,8 +502,8 @@ export type StatusResponse = Message<"dpu.v1.StatusResponse"> & {
   ready: boolean;
 
   /**
-   * Why not ready, stable strings: "ovsdb-not-connected",
-   * "ovn-controller-not-connected", "vf-pool-empty". Empty when ready.
+   * Why not ready, stable strings: "ovsdb-not-connected", "ovn-not-connected",
+   * "vf-pool-empty", "not-ready". Empty when ready.
    *
    * @generated from field: repeated string not_ready_reasons = 2;
    */
