@@ -99,7 +99,9 @@ function registerTests(): void {
   function shim(command: string, opts: { netns?: string; ifname?: string; containerId?: string; args?: string; conf?: Record<string, unknown> } = {}): Promise<ShimRun> {
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      CNI_COMMAND: command,
+      // Test the source, never a stale dist/ bundle.
+    DPU_HOST_SHIM_FROM_SOURCE: '1',
+    CNI_COMMAND: command,
       CNI_CONTAINERID: opts.containerId ?? 'sandbox-1',
       CNI_NETNS: opts.netns ?? POD_NS_PATH,
       CNI_IFNAME: opts.ifname ?? 'eth0',
@@ -207,7 +209,7 @@ function registerTests(): void {
     t.match((await shim('ADD', { netns: `/run/netns/${P}nope` })).out, { code: 3 }, 'netns missing');
     t.match((await shim('ADD', { conf: conf({ ipam: { type: 'host-local' } }) })).out, { code: 2 }, 'ipam unsupported');
     const bad = await new Promise<ShimRun>((resolve) => {
-      const child = spawn(SHIM, [], { env: { PATH: process.env['PATH'] ?? '', CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'x', CNI_NETNS: POD_NS_PATH, CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=${UID}` } });
+      const child = spawn(SHIM, [], { env: { PATH: process.env['PATH'] ?? '', DPU_HOST_SHIM_FROM_SOURCE: '1', CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'x', CNI_NETNS: POD_NS_PATH, CNI_IFNAME: 'eth0', CNI_ARGS: `K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=${UID}` } });
       let out = '';
       child.stdout.on('data', (c: Buffer) => (out += c.toString()));
       child.on('close', (code) => resolve({ code, out: JSON.parse(out) as Record<string, unknown>, stdout: out, stderr: '', ms: 0 }));
@@ -233,6 +235,34 @@ function registerTests(): void {
     t.strictSame(pool.list('host1').map((a) => a.key.sandboxId), ['sandbox-1']);
     t.equal((await shim('DEL')).code, 0);
     t.equal((await shim('DEL', { containerId: 'sandbox-2', netns: `/run/netns/${POD2_NS}`, args: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-1;K8S_POD_UID=${UID2}` })).code, 0);
+  });
+
+  t.test('the release bundle (scripts/build.ts) runs STATUS and ADD/DEL the same', async (t) => {
+    const dist = join(dir, 'dist');
+    await run(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: ROOT, env: { ...process.env, DIST_DIR: dist } });
+    const bundle = async (command: string): Promise<{ code: number; stdout: string }> => {
+      const env = {
+        PATH: process.env['PATH'] ?? '',
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: 'sandbox-b',
+        CNI_NETNS: POD_NS_PATH,
+        CNI_IFNAME: 'eth0',
+        CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-b;K8S_POD_UID=${UID}`,
+      };
+      return new Promise((resolve) => {
+        const child = spawn(process.execPath, [join(dist, 'dpu-host-shim.mjs')], { env });
+        let stdout = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.on('close', (code) => resolve({ code: code ?? -1, stdout }));
+        child.stdin.end(JSON.stringify(conf()));
+      });
+    };
+    t.equal((await bundle('STATUS')).code, 0);
+    const add = await bundle('ADD');
+    t.equal(add.code, 0, add.stdout);
+    t.match(JSON.parse(add.stdout), { interfaces: [{ name: 'eth0' }] });
+    t.equal((await bundle('DEL')).code, 0);
+    t.equal(pool.list('host1').length, 0);
   });
 
   t.test('wrong client certificate: permission denied; agent down: STATUS 50 fast, ADD 11', async (t) => {
