@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { connect as h2connect, constants as h2c, type ClientHttp2Session } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
@@ -332,6 +333,17 @@ t.test('idle HTTP/2 connections are closed after sessionIdleTimeoutMs', async (t
   await new Promise<void>((resolve) => s.on('close', () => resolve()));
   const took = Date.now() - started;
   t.ok(took >= 250 && took < 3000, `closed after ${took} ms`);
+});
+
+t.test('a TCP connection that never starts TLS is closed after tlsHandshakeTimeoutMs', async (t) => {
+  const h = await harness(t, { limits: { tlsHandshakeTimeoutMs: 300 } });
+  const started = Date.now();
+  const sock = netConnect({ host: '127.0.0.1', port: h.port });
+  sock.on('error', () => undefined);
+  await new Promise<void>((resolve) => sock.on('close', () => resolve()));
+  const took = Date.now() - started;
+  t.ok(took >= 250 && took < 3000, `closed after ${took} ms`);
+  t.equal((await h.grpc().status({})).ready, true, 'others still served');
 });
 
 t.test('per-peer connection cap', async (t) => {
