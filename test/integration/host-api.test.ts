@@ -346,6 +346,23 @@ t.test('a TCP connection that never starts TLS is closed after tlsHandshakeTimeo
   t.equal((await h.grpc().status({})).ready, true, 'others still served');
 });
 
+t.test('too many header fields: the stream is refused, the server carries on', async (t) => {
+  const h = await harness(t, { limits: { maxHeaderListPairs: 16 } });
+  const s = rawSession(h);
+  s.on('error', () => undefined);
+  t.teardown(() => s.destroy());
+  const extra = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`x-pad-${i}`, 'v']));
+  const outcome = await new Promise<string>((resolve) => {
+    const req = s.request({ ':method': 'POST', ':path': '/dpu.v1.HostService/Status', 'content-type': 'application/grpc+proto', te: 'trailers', ...extra });
+    req.on('response', (hd) => resolve(`response ${String(hd[':status'])}`));
+    req.on('error', () => undefined);
+    req.on('close', () => resolve(`closed ${req.rstCode}`));
+    req.end(frame(Buffer.alloc(0)));
+  });
+  t.match(outcome, /^closed \d+|^response 431/, `refused (${outcome})`);
+  t.equal((await h.grpc(pki.host2).status({})).ready, true, 'server still up');
+});
+
 t.test('per-peer connection cap', async (t) => {
   const h = await harness(t, { limits: { maxConnectionsPerPeer: 1 } });
   const first = h.grpc();
