@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { HostApiServer } from './api/server.ts';
+import { OvnControllerProbe } from './chassis/ovn-controller.ts';
 import { ChassisReconciler } from './chassis/reconciler.ts';
 import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -26,6 +27,7 @@ export class Agent {
   readonly ovn: OvnView | undefined;
   readonly pool: VfPool | undefined;
   readonly audit: BridgeAudit | undefined;
+  readonly ovnController: OvnControllerProbe;
   /** Per-agent registry (no prom-client globals) and the management listener. */
   readonly metrics: Metrics;
   readonly mgmt: MetricsServer;
@@ -58,6 +60,7 @@ export class Agent {
     });
     // Failures are logged by the reconciler and retried on the next change.
     this.chassis.on('error', () => undefined);
+    this.ovnController = new OvnControllerProbe({ rundir: config.ovn.controllerRundir, intervalMs: 5000, logger });
     if (config.reconcile.auditBridge) {
       this.audit = new BridgeAudit({ client: this.ovsdb, bridge: config.chassis.bridge, repair: config.reconcile.repairDrift, logger });
     }
@@ -94,10 +97,12 @@ export class Agent {
     this.wireMetrics();
   }
 
-  /** /readyz: OVSDB connected, and the VF pool ready when there is one. */
+  /** /readyz: OVSDB connected, br-int as configured, ovn-controller on the SB, and the VF pool ready when there is one. */
   readiness(): Readiness {
     const reasons: string[] = [];
     if (!this.ovsdb.connected) reasons.push('ovsdb-not-connected');
+    else if (!this.chassis.isConverged) reasons.push('chassis-not-applied');
+    if (!this.ovnController.connected) reasons.push('ovn-controller-not-connected');
     const s = this.pool?.status();
     if (s && !s.ovnConnected) reasons.push('ovn-not-connected');
     if (s && !s.ready && reasons.length === 0) reasons.push('vf-pool-not-ready');
@@ -112,6 +117,11 @@ export class Agent {
       if (connects++ > 0) m.ovsdbReconnects.inc();
     });
     this.ovsdb.on('disconnected', () => m.ovsdbConnected.set(0));
+    this.ovnController.on('change', (c) => m.ovnControllerConnected.set(c ? 1 : 0));
+    this.chassis.on('drift', (diffs) => {
+      for (const d of diffs) m.policyDrift.inc({ kind: d.kind });
+    });
+    this.audit?.on('drift', (kind, ports) => m.policyDrift.inc({ kind }, ports.length));
     if (this.pool) {
       const pool = this.pool;
       m.bindPoolStatus(() => pool.status());
@@ -137,6 +147,7 @@ export class Agent {
     this.log.info({ remote: this.config.ovsdb.remote }, 'connecting to Open_vSwitch database');
     await this.ovsdb.start();
     await this.chassis.start();
+    this.ovnController.start();
     await this.audit?.start();
     if (this.pool && this.ovn) {
       await this.ovn.start();
@@ -161,6 +172,7 @@ export class Agent {
     this.pool?.stop();
     this.ovn?.stop();
     this.audit?.stop();
+    this.ovnController.stop();
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
     await this.mgmt.stop();

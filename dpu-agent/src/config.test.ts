@@ -68,7 +68,7 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     log: { level: 'info' },
     api: undefined,
     metrics: { listenAddress: '127.0.0.1', port: 9110 },
-    ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid' },
+    ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid', controllerRundir: '/var/run/ovn' },
     ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000 },
     hw: { backend: 'bluefield', hostNetns: undefined },
   } satisfies AgentConfig);

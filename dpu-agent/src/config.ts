@@ -105,6 +105,8 @@ export interface AgentConfig {
     readonly tls: TlsPaths | undefined;
     /** Logical_Switch_Port external_ids key holding the pod UID, checked when present. */
     readonly podUidKey: string;
+    /** ovn-controller's run dir (its pidfile and control socket), for the SB connection probe. */
+    readonly controllerRundir: string;
   };
   readonly ports: {
     readonly mtu: number;
@@ -176,6 +178,7 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_METRICS_LISTEN_ADDRESS: 'metrics.listenAddress',
   DPU_AGENT_METRICS_PORT: 'metrics.port',
   DPU_AGENT_OVN_NB_REMOTE: 'ovn.nbRemote',
+  DPU_AGENT_OVN_CONTROLLER_RUNDIR: 'ovn.controllerRundir',
   DPU_AGENT_PORTS_MTU: 'ports.mtu',
   DPU_AGENT_HW_BACKEND: 'hw.backend',
   DPU_AGENT_HW_HOST_NETNS: 'hw.hostNetns',
@@ -221,7 +224,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const ovn = section(merged, 'ovn');
   const ports = section(merged, 'ports');
   const hw = section(merged, 'hw');
-  checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey']);
+  checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey', 'controllerRundir']);
   checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs']);
   checkKeys(hw, 'hw.', ['backend', 'hostNetns']);
   const nbRemote = ovn['nbRemote'] === undefined ? undefined : str(ovn, 'ovn.nbRemote');
@@ -289,7 +292,12 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     log: { level: oneOf(log, 'log.level', LOG_LEVELS, 'info') },
     api,
     metrics,
-    ovn: { nbRemote, tls: ovnTls, podUidKey: str(ovn, 'ovn.podUidKey', 'dpu-agent/pod-uid') },
+    ovn: {
+      nbRemote,
+      tls: ovnTls,
+      podUidKey: str(ovn, 'ovn.podUidKey', 'dpu-agent/pod-uid'),
+      controllerRundir: str(ovn, 'ovn.controllerRundir', '/var/run/ovn'),
+    },
     ports: {
       // Geneve adds 58 bytes to a 1500-byte underlay; ovn-kubernetes uses 1400 the same way.
       mtu: int(ports, 'ports.mtu', 1400, 576, 9000),

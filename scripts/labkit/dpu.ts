@@ -115,6 +115,9 @@ export function agentConfig(run: LabRun, d: DpuState): object {
     // The lab still plugs pods with ovs-vsctl (plug.ts) until it attaches through host-shim;
     // the bridge audit would rightly remove those ports, so it stays off here until then.
     reconcile: { auditBridge: false },
+    // ovn-controller shares the DPU's run dir (DESIGN §6): the agent probes its SB connection there.
+    ovn: { controllerRundir: d.dir },
+    // Each DPU netns has its own loopback, so the default management port never collides.
     log: { level: 'info' },
   };
 }
