@@ -4,6 +4,7 @@ import { OvnControllerProbe } from './chassis/ovn-controller.ts';
 import { ChassisReconciler } from './chassis/reconciler.ts';
 import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
+import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
 import type { HwBackend } from './hw/types.ts';
@@ -181,7 +182,7 @@ export class Agent {
 
 function hwBackend(config: AgentConfig): HwBackend {
   if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string });
-  throw new ConfigError('hw.backend', 'the bluefield backend is not built yet; use "emulated" (the lab)');
+  return new BlueFieldHw({ uplink: config.hw.uplink });
 }
 
 async function readTls(paths: TlsPaths, key: string): Promise<TlsFiles> {

@@ -70,7 +70,7 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     metrics: { listenAddress: '127.0.0.1', port: 9110 },
     ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid', controllerRundir: '/var/run/ovn' },
     ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000 },
-    hw: { backend: 'bluefield', hostNetns: undefined },
+    hw: { backend: 'bluefield', hostNetns: undefined, uplink: 'p0' },
   } satisfies AgentConfig);
 });
 
@@ -360,7 +360,7 @@ t.test('ovn / ports / hw sections', async (t) => {
   const c = parseConfig({ ...minimal(), ovn: { nbRemote: 'tcp:192.0.2.1:6641' }, ports: { mtu: 1450 }, hw: { backend: 'emulated', hostNetns: 'lab-host1' } });
   t.equal(c.ovn.nbRemote, 'tcp:192.0.2.1:6641');
   t.equal(c.ports.mtu, 1450);
-  t.same(c.hw, { backend: 'emulated', hostNetns: 'lab-host1' });
+  t.same(c.hw, { backend: 'emulated', hostNetns: 'lab-host1', uplink: 'p0' });
   t.throws(() => parseConfig({ ...minimal(), hw: { backend: 'emulated' } }), { code: 'DPU_ERR_CONFIG', key: 'hw.hostNetns' }, 'emulated needs the host netns');
   t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'ssl:192.0.2.1:6641' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.tls' }, 'ssl NB needs TLS');
   t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'bogus' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.nbRemote' }, 'bad remote');

@@ -119,6 +119,8 @@ export interface AgentConfig {
     readonly backend: 'emulated' | 'bluefield';
     /** emulated only: the netns holding the VF ends (the lab's host). */
     readonly hostNetns: string | undefined;
+    /** bluefield only: the uplink whose eSwitch holds the VF representors. */
+    readonly uplink: string;
   };
 }
 
@@ -182,6 +184,7 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_PORTS_MTU: 'ports.mtu',
   DPU_AGENT_HW_BACKEND: 'hw.backend',
   DPU_AGENT_HW_HOST_NETNS: 'hw.hostNetns',
+  DPU_AGENT_HW_UPLINK: 'hw.uplink',
 };
 
 export async function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<AgentConfig> {
@@ -226,7 +229,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const hw = section(merged, 'hw');
   checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey', 'controllerRundir']);
   checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs']);
-  checkKeys(hw, 'hw.', ['backend', 'hostNetns']);
+  checkKeys(hw, 'hw.', ['backend', 'hostNetns', 'uplink']);
   const nbRemote = ovn['nbRemote'] === undefined ? undefined : str(ovn, 'ovn.nbRemote');
   if (nbRemote !== undefined) remotes('ovn.nbRemote', nbRemote);
   const ovnTls = tlsSection(ovn, 'ovn.tls');
@@ -306,7 +309,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
       orphanGraceMs: int(ports, 'ports.orphanGraceMs', 60_000, 0, 86_400_000),
       gcIntervalMs: int(ports, 'ports.gcIntervalMs', 10_000, 100, 3_600_000),
     },
-    hw: { backend: hwBackend, hostNetns },
+    hw: { backend: hwBackend, hostNetns, uplink: str(hw, 'hw.uplink', 'p0') },
   });
 }
 
