@@ -6,6 +6,7 @@ import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
+import { LinkWatch } from './hw/link-watch.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
 import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
@@ -37,6 +38,7 @@ export class Agent {
   private readonly log: Logger;
   private readonly rootLogger: Logger;
   private gcTimer: NodeJS.Timeout | undefined;
+  private linkWatch: LinkWatch | undefined;
 
   private constructor(
     readonly config: AgentConfig,
@@ -153,8 +155,23 @@ export class Agent {
     if (this.pool && this.ovn) {
       await this.ovn.start();
       await this.pool.start();
+      const pool = this.pool;
+      const hw = this.pool.hw;
+      this.linkWatch = new LinkWatch(this.log);
+      this.linkWatch.on('link', (e) => {
+        if (hw.vfOf(e.name)) void pool.rescan();
+      });
+      this.linkWatch.on('overrun', () => void pool.rescan());
+      try {
+        this.linkWatch.start();
+      } catch (err) {
+        // Without notifications the pool still works; hot-plugged VFs wait for the next rescan.
+        this.log.warn({ err }, 'cannot watch link notifications; representors are rescanned periodically only');
+      }
       this.gcTimer = setInterval(() => {
         this.pool?.sweepOrphans().catch((err: unknown) => this.log.warn({ err }, 'orphan sweep failed'));
+        // Belt and braces for lost link notifications.
+        void this.pool?.rescan();
       }, this.config.ports.gcIntervalMs);
       this.gcTimer.unref();
       if (this.config.api) {
@@ -170,6 +187,7 @@ export class Agent {
     // Host API first: no new allocations while the pool shuts down.
     await this.api?.stop();
     if (this.gcTimer) clearInterval(this.gcTimer);
+    this.linkWatch?.stop();
     this.pool?.stop();
     this.ovn?.stop();
     this.audit?.stop();

@@ -19,9 +19,13 @@ const CHASSIS = 'dpu1';
 class FakeHw implements HwBackend {
   readonly kind = 'emulated' as const;
   readonly macs = new Map<string, string>();
-  constructor(private readonly n: number) {}
+  /** VFs whose representor is absent (hot-removed). */
+  readonly missing = new Set<number>();
+  constructor(public n: number) {}
   async discoverRepresentors(): Promise<Representor[]> {
-    return Array.from({ length: this.n }, (_, vf) => ({ pf: 0, vf, name: representorName({ pf: 0, vf }), ifindex: 100 + vf, operUp: false }));
+    return Array.from({ length: this.n }, (_, vf) => ({ pf: 0, vf, name: representorName({ pf: 0, vf }), ifindex: 100 + vf, operUp: false })).filter(
+      (r) => !this.missing.has(r.vf),
+    );
   }
   representorName(v: VfId): string {
     return representorName(v);
@@ -293,4 +297,37 @@ t.test('several attachments per pod: one VF and one OVN port per interface name'
   await t.rejects(r.pool.allocate({ ...k, ifname: 'net2' }, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-not-found' }, 'an interface OVN knows nothing about is refused');
   t.same(await r.pool.release({ ...k, ifname: 'net1' }, 'host1'), { released: true });
   t.same(r.pool.list('host1').map((x) => x.key.ifname), ['eth0'], 'the other attachment is untouched');
+});
+
+t.test('hot pool changes: new VFs quarantined at once, a vanished leased VF marks its lease broken, and comes back restored', async (t) => {
+  const r = await rig(t, { vfs: 2 });
+  const k = await addPod(r, 'hot');
+  const a = await r.pool.allocate(k, 'host1');
+  r.hw.n = 4; // the host raised sriov_numvfs
+  await r.pool.rescan();
+  t.equal(r.pool.status().total, 4);
+  t.ok(r.q.quarantined.has('pf0vf2') && r.q.quarantined.has('pf0vf3'), 'new representors quarantined');
+  t.equal(r.hw.macs.get('pf0vf3'), scrubMac(0, 3), 'and scrubbed');
+
+  r.hw.missing.add(a.vfIndex); // the leased VF disappeared
+  await r.pool.rescan();
+  t.equal(r.pool.get(k, 'host1')?.state, 'broken', 'GetVf reports the lease broken');
+  t.equal(r.pool.status().total, 3);
+  t.same(await brPorts(r), [a.representor], 'no port pulled from under OVN while the pod may come back');
+
+  r.hw.macs.delete(a.representor);
+  r.hw.missing.delete(a.vfIndex); // it came back (e.g. a VF reset)
+  await r.pool.rescan();
+  t.equal(r.pool.get(k, 'host1')?.state, 'ready', 'restored');
+  t.equal(r.hw.macs.get(a.representor), a.mac, 'with its MAC from the lease');
+  t.notOk(r.q.quarantined.has(a.representor));
+
+  r.hw.missing.add(a.vfIndex);
+  await r.pool.rescan();
+  t.same(await r.pool.release(k, 'host1'), { released: true }, 'a broken lease can still be released');
+  t.same(await brPorts(r), []);
+  r.hw.n = 1; // shrink back
+  r.hw.missing.clear();
+  await r.pool.rescan();
+  t.equal(r.pool.status().total, 1);
 });

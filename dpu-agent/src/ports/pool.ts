@@ -49,10 +49,12 @@ export declare interface VfPool {
   on(event: 'allocated', l: (a: Attachment, t: AllocationTiming) => void): this;
   on(event: 'allocation-failed', l: (reason: string) => void): this;
   on(event: 'released', l: (representor: string, why: string) => void): this;
+  on(event: 'lease-broken', l: (representor: string) => void): this;
 }
 
 export class VfPool extends EventEmitter implements VfPoolApi {
   private readonly log: Logger;
+  readonly hw: HwBackend;
   private monitor: Monitor | undefined;
   private representors: Representor[] = [];
   /** Representors being plugged right now (not yet visible in OVSDB). */
@@ -63,9 +65,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   private readonly missingSince = new Map<string, number>();
   private started = false;
   private readonly now: () => number;
+  /** Leased representors whose netdev vanished. */
+  private readonly broken = new Set<string>();
+  private rescanning: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: VfPoolOptions) {
     super();
+    this.hw = opts.hw;
     this.log = opts.logger.child({ component: 'ports' });
     this.now = opts.now ?? Date.now;
   }
@@ -79,29 +85,71 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     });
     this.monitor = m;
     await m.ready;
-    this.representors = await this.opts.hw.discoverRepresentors();
     const leases = new Map(this.leases().map((l) => [l.representor, l]));
-    for (const r of this.representors) {
-      const l = leases.get(r.name);
-      if (!l) {
-        await this.opts.quarantine.apply(r.name);
-        // An agent killed between setting the MAC and committing the plug leaves a tenant MAC on a free VF.
-        const scrub = scrubMac(r.pf, r.vf);
-        if ((await this.opts.hw.getVfMac(r)) !== scrub) await this.opts.hw.setVfMac(r, scrub);
-        continue;
-      }
-      // After a DPU reboot the eSwitch forgot the VF's MAC and the representor is down, while
-      // the pod still runs on the host: restore both from the lease (OVSDB), no host action needed.
-      // The OVSDB rows are untouched, so ovn-controller keeps the same binding (no port flap).
-      if ((await this.opts.hw.getVfMac(r)) !== l.mac) await this.opts.hw.setVfMac(r, l.mac);
-      await this.opts.quarantine.lift(r.name);
-    }
+    for (const r of await this.opts.hw.discoverRepresentors()) await this.adopt(r, leases.get(r.name));
     this.started = true;
     this.log.info({ representors: this.representors.length, leases: leases.size }, 'VF pool rebuilt from OVSDB');
   }
 
   stop(): void {
     this.monitor?.close();
+  }
+
+  /**
+   * Take a representor into the pool. Unleased: quarantined, and a tenant MAC
+   * left by an agent killed mid-allocation is scrubbed. Leased (DPU reboot, or a
+   * VF that came back): after a reboot the eSwitch forgot the VF's MAC and the
+   * representor is down while the pod still runs on the host, so both are
+   * restored from the lease in OVSDB — no host action, and the OVSDB rows are
+   * untouched, so ovn-controller keeps the same binding (no port flap).
+   */
+  private async adopt(r: Representor, lease: Lease | undefined): Promise<void> {
+    if (!this.representors.some((x) => x.name === r.name)) {
+      this.representors = [...this.representors, r].sort((a, b) => a.pf - b.pf || a.vf - b.vf);
+    }
+    if (!lease) {
+      await this.opts.quarantine.apply(r.name);
+      const scrub = scrubMac(r.pf, r.vf);
+      if ((await this.opts.hw.getVfMac(r)) !== scrub) await this.opts.hw.setVfMac(r, scrub);
+      return;
+    }
+    if ((await this.opts.hw.getVfMac(r)) !== lease.mac) await this.opts.hw.setVfMac(r, lease.mac);
+    await this.opts.quarantine.lift(r.name);
+    if (this.broken.delete(r.name)) this.log.info({ representor: r.name, lsp: lease.lsp }, 'leased VF is back; restored');
+  }
+
+  /**
+   * Re-read the representors (after a link notification, or when notifications
+   * were lost): new ones are adopted at once, a leased one that vanished marks
+   * its lease broken (reported by GetVf / CNI CHECK) instead of leaving it dangling.
+   */
+  rescan(): Promise<void> {
+    this.rescanning = this.rescanning.then(() => this.doRescan()).catch((err: unknown) => {
+      this.log.warn({ err }, 'representor rescan failed');
+    });
+    return this.rescanning;
+  }
+
+  private async doRescan(): Promise<void> {
+    const now = await this.opts.hw.discoverRepresentors();
+    const names = new Set(now.map((r) => r.name));
+    const leases = new Map(this.leases().map((l) => [l.representor, l]));
+    for (const gone of this.representors.filter((r) => !names.has(r.name))) {
+      this.representors = this.representors.filter((r) => r.name !== gone.name);
+      const l = leases.get(gone.name);
+      if (l) {
+        this.broken.add(gone.name);
+        this.log.error({ representor: gone.name, lsp: l.lsp, sandbox: l.key.sandboxId }, 'leased VF vanished; lease marked broken');
+        this.emit('lease-broken', gone.name);
+      } else {
+        this.log.info({ representor: gone.name }, 'representor removed from the pool');
+      }
+    }
+    for (const r of now) {
+      if (this.representors.some((x) => x.name === r.name) && !this.broken.has(r.name)) continue;
+      await this.adopt(r, leases.get(r.name));
+      this.log.info({ representor: r.name, leased: leases.has(r.name) }, 'representor added to the pool');
+    }
   }
 
   // ---- queries -------------------------------------------------------------
@@ -345,10 +393,12 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
   private async releaseLease(l: Lease, why: string): Promise<void> {
     const vf = { pf: l.pf, vf: l.vf };
+    // A vanished VF has no netdev to quarantine or MAC to scrub; adopt() does both if it returns.
+    const present = !this.broken.delete(l.representor);
     // Quarantine first: from here on the representor forwards nothing.
-    await this.opts.quarantine.apply(l.representor);
+    if (present) await this.opts.quarantine.apply(l.representor);
     await this.unplug(l.representor);
-    await this.opts.hw.setVfMac(vf, scrubMac(l.pf, l.vf));
+    if (present) await this.opts.hw.setVfMac(vf, scrubMac(l.pf, l.vf));
     this.log.info({ lsp: l.lsp, sandbox: l.key.sandboxId, representor: l.representor, why }, 'VF released');
     this.emit('released', l.representor, why);
   }
@@ -420,7 +470,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       mtu: this.opts.mtu,
       peer: l.peer,
       leaseTime: l.leaseTime,
-      state: port && l.ovnInstalled ? 'ready' : 'broken',
+      state: port && l.ovnInstalled && !this.broken.has(l.representor) ? 'ready' : 'broken',
     };
   }
 }
