@@ -106,9 +106,11 @@ function frame(payload: Buffer): Buffer {
 t.test('happy path over gRPC and Connect, idempotent, counted', async (t) => {
   const h = await harness(t);
   const c = h.grpc();
+  const before = Date.now() / 1000;
   const st = await c.status({});
   t.equal(st.ready, true);
   t.equal(st.vfsTotal, 4);
+  t.ok((await metricValue(h, 'dpu_host_last_seen_timestamp_seconds', { host: 'host1' })) >= Math.floor(before), 'the host was seen (liveness)');
 
   const a = await c.allocateVf({ attachment: key() });
   t.equal(a.vf?.vfIndex, 0);

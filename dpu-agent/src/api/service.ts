@@ -52,6 +52,8 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
     let code: Code | undefined;
     try {
       if (peer === undefined) throw new HostApiError('bad-peer-identity', 'client certificate has no usable subject CN');
+      // Liveness host → DPU: any authenticated call counts, even one a limit refuses.
+      metrics.hostLastSeen.set({ host: peer }, Date.now() / 1000);
       const admission = opts.limiter.acquire(peer);
       if (!admission.ok) {
         countRejected(metrics, admission.why === 'rate' ? 'rate-limited' : 'concurrency-limited');
@@ -142,10 +144,11 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
         const reasons: string[] = [];
         if (!s.ovsdbConnected) reasons.push('ovsdb-not-connected');
         if (!s.ovnConnected) reasons.push('ovn-not-connected');
-        if (s.free === 0) reasons.push('vf-pool-empty');
         if (!s.ready && reasons.length === 0) reasons.push('not-ready');
+        // A full pool is not "network not ready": NetworkReady=false would mark the
+        // node NotReady and hurt the pods already running. ADD reports vf-pool-empty.
         return {
-          ready: s.ready && s.free > 0,
+          ready: s.ready,
           notReadyReasons: reasons,
           vfsTotal: s.total,
           vfsFree: s.free,

@@ -37,6 +37,8 @@ export interface Metrics {
   readonly ovsdbConnected: Gauge;
   readonly ovsdbReconnects: Counter;
   readonly ovnControllerConnected: Gauge;
+  /** Unix time of the last host API request from each host identity (liveness host → DPU). */
+  readonly hostLastSeen: Gauge<'host'>;
   /** Drift found (and repaired unless alert-only) by kind, e.g. `chassis`, `foreign-port`, `foreign-tc-filter`. */
   readonly policyDrift: Counter<'kind'>;
   readonly tcFlows: Gauge<'state'>;
@@ -112,6 +114,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     ovnControllerConnected: new Gauge({
       name: 'dpu_ovn_controller_connected',
       help: '1 when ovn-controller reports it is connected to the OVN southbound database.',
+      registers,
+    }),
+    hostLastSeen: new Gauge({
+      name: 'dpu_host_last_seen_timestamp_seconds',
+      help: 'Unix time of the last host API request per host identity (client certificate CN).',
+      labelNames: ['host'] as const,
       registers,
     }),
     policyDrift: new Counter({
