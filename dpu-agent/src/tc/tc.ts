@@ -5,9 +5,11 @@ import { NetlinkError, TcError, TcInvalidError } from '../errors.ts';
 import {
   type FilterId,
   type FlowerFilter,
+  type OtherFilter,
   type TcFilter,
   decodeFilterMessage,
   encodeDumpRequest,
+  encodeFilterBody,
   encodeFilterRequest,
   isFlower,
 } from './filter.ts';
@@ -22,11 +24,13 @@ import {
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
+  NLM_F_REPLACE,
   NLM_F_REQUEST,
 } from './nl.ts';
 import { RtNetlink, type RtNetlinkOptions } from './socket.ts';
 import {
   RTM_DELQDISC,
+  RTM_DELTFILTER,
   RTM_GETQDISC,
   RTM_NEWQDISC,
   RTM_NEWTFILTER,
@@ -144,6 +148,45 @@ export class Tc {
     if (!echo) return f; // a kernel that did not echo: the request is what we know
     const got = decodeFilterMessage(echo);
     return isFlower(got) ? got : f;
+  }
+
+  /**
+   * `tc filter replace … matchall|u32|…`: a filter of another classifier with its
+   * TCA_OPTIONS given raw (e.g. matchall's TCA_MATCHALL_ACT nest). No echo decode.
+   */
+  async replaceOtherFilter(f: OtherFilter): Promise<void> {
+    if (f.prio === 0) throw new TcInvalidError('replace needs an explicit prio');
+    await this.call('filter replace', f.ifindex, () =>
+      this.nl.request(
+        (seq) => encodeMessage({ type: RTM_NEWTFILTER, flags: NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, seq }, encodeFilterBody(f, f)),
+        'filter replace',
+      ),
+    );
+  }
+
+  /**
+   * `tc filter del dev X ingress [chain C] prio P protocol Y KIND` (no handle):
+   * removes every filter of that (chain, prio, protocol), i.e. the whole classifier
+   * instance — how a foreign u32/matchall/bpf is removed with its hash tables.
+   * Idempotent: false when absent. Refuses prio 0 (that would flush the chain).
+   */
+  async deleteFilterPrio(id: Omit<FilterId, 'handle'> & { kind: string }): Promise<boolean> {
+    if (id.prio === 0) throw new TcInvalidError('deleteFilterPrio needs a prio (prio 0 flushes the chain)');
+    try {
+      await this.call('filter del', id.ifindex, () =>
+        this.nl.request(
+          (seq) => encodeMessage({ type: RTM_DELTFILTER, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, encodeFilterBody({ ...id, handle: 0 })),
+          'filter del',
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof TcError && (err.errnoName === 'ENOENT' || err.errnoName === 'EINVAL')) {
+        const all = await this.dumpAnyFilters(id.ifindex, id.parent, id.chain !== undefined ? { chain: id.chain } : {});
+        if (!all.some((f) => f.prio === id.prio && f.protocol === id.protocol && (f.chain ?? 0) === (id.chain ?? 0))) return false;
+      }
+      throw err;
+    }
   }
 
   /**
