@@ -9,7 +9,8 @@ async function setup(t: { teardown(fn: () => unknown): void }, repair: boolean):
   const srv = await startOvsdbServer(t);
   const v = (...a: string[]) => ovsVsctl(srv.unixRemote, ...a);
   await v('add-br', 'br-int');
-  await v('add-port', 'br-int', 'ovn-dpu2-0', '--', 'set', 'Interface', 'ovn-dpu2-0', 'type=geneve', 'options:remote_ip=192.0.2.2', 'external_ids:ovn-chassis-id=dpu2@192.0.2.2');
+  // As ovn-controller makes it (encaps.c): the ovn-chassis-id tag is on the Port row, not the Interface.
+  await v('add-port', 'br-int', 'ovn-dpu2-0', '--', 'set', 'Interface', 'ovn-dpu2-0', 'type=geneve', 'options:remote_ip=192.0.2.2', '--', 'set', 'Port', 'ovn-dpu2-0', 'external_ids:ovn-chassis-id=dpu2@192.0.2.2');
   await v('add-br', 'br-phy');
   await v('add-port', 'br-int', 'patch-to-phy', '--', 'set', 'Interface', 'patch-to-phy', 'type=patch', 'options:peer=patch-to-int', 'external_ids:ovn-localnet-port=ln');
   const c = new OvsdbClient({ remotes: srv.unixRemote, database: 'Open_vSwitch' });

@@ -32,7 +32,7 @@ export function findForeignPorts(
     const port = ports.get(String(pu));
     if (!port) continue;
     const ifaces = ((port['interfaces'] as unknown[]) ?? []).map((iu) => interfaces.get(String(iu))).filter((r): r is Row => r !== undefined);
-    if (port['name'] === bridge || ifaces.every(owned)) continue;
+    if (port['name'] === bridge || ifaces.every((i) => owned(port, i))) continue;
     out.push({
       portUuid: String(pu),
       name: String(port['name']),
@@ -42,8 +42,12 @@ export function findForeignPorts(
   return out;
 }
 
-function owned(i: Row): boolean {
-  const ext = strMap(i['external_ids']);
+/**
+ * ovn-controller tags its tunnel and patch ports on the Port row (encaps.c, patch.c:
+ * ovsrec_port_set_external_ids), not the Interface; either row's tag counts.
+ */
+function owned(port: Row, i: Row): boolean {
+  const ext = new Map([...strMap(port['external_ids']), ...strMap(i['external_ids'])]);
   const type = String(i['type'] ?? '');
   // ovn-controller's tunnels to other chassis (encaps.c).
   if (ext.has('ovn-chassis-id') && ['geneve', 'vxlan', 'stt'].includes(type)) return true;
@@ -89,7 +93,7 @@ export class BridgeAudit extends EventEmitter {
   async start(): Promise<void> {
     const m = this.opts.client.monitor({
       Bridge: { columns: ['name', 'ports'] },
-      Port: { columns: ['name', 'interfaces'] },
+      Port: { columns: ['name', 'interfaces', 'external_ids'] },
       Interface: { columns: ['name', 'type', 'external_ids'] },
     });
     this.monitor = m;
