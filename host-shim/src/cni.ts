@@ -55,6 +55,8 @@ export interface NetConf {
   readonly pf: string;
   /** Root of sysfs (default /sys; the lab points it at an emulated tree). */
   readonly sysfsRoot: string;
+  /** `netdev` (default): the VF netdev moves into the pod; `vfio`: the VF is bound to vfio-pci and handed over as a PCI device (DPDK, KubeVirt). */
+  readonly deviceMode: 'netdev' | 'vfio';
   /** Where the shim remembers each attachment's original VF name (for DEL). */
   readonly stateDir: string;
   readonly timeouts: Timeouts;
@@ -69,7 +71,7 @@ const SPEC_KEYS = new Set([
   'cniVersion', 'cniVersions', 'name', 'type', 'args', 'runtimeConfig', 'capabilities', 'prevResult', 'dns',
   'disableCheck', 'disableGC',
 ]);
-const OWN_KEYS = new Set(['agentUrl', 'serverName', 'tls', 'pf', 'sysfsRoot', 'stateDir', 'timeouts']);
+const OWN_KEYS = new Set(['agentUrl', 'serverName', 'tls', 'pf', 'sysfsRoot', 'stateDir', 'timeouts', 'deviceMode']);
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -172,6 +174,9 @@ export function parseNetConf(stdin: string): NetConf {
   const stateDir = str(raw, 'stateDir', 'stateDir', '/var/lib/cni/dpu-host-shim');
   if (!sysfsRoot.startsWith('/') || !stateDir.startsWith('/')) throw bad('sysfsRoot and stateDir must be absolute paths');
 
+  const deviceMode = str(raw, 'deviceMode', 'deviceMode', 'netdev');
+  if (deviceMode !== 'netdev' && deviceMode !== 'vfio') throw bad('deviceMode must be "netdev" or "vfio"');
+
   const t = raw['timeouts'] ?? {};
   if (!isObject(t)) throw bad('timeouts must be an object');
   const timeouts: Record<string, number> = { ...DEFAULT_TIMEOUTS };
@@ -199,6 +204,7 @@ export function parseNetConf(stdin: string): NetConf {
     tls: { key: str(tls, 'key', 'tls.key'), cert: str(tls, 'cert', 'tls.cert'), ca: str(tls, 'ca', 'tls.ca') },
     pf,
     sysfsRoot,
+    deviceMode,
     stateDir,
     timeouts: timeouts as unknown as Timeouts,
     validAttachments,
@@ -213,12 +219,16 @@ export interface AppliedInterface {
   readonly netns: string;
   readonly ips: readonly { readonly address: string; readonly gateway: string }[];
   readonly routes: readonly { readonly dst: string; readonly gateway: string }[];
+  /** vfio mode: the VF's PCI address; the interface is then not in the netns. */
+  readonly pciId?: string;
 }
 
 /** A spec-correct ADD result for `version` (§"ADD Success"; `mtu` on interfaces is new in 1.1.0). */
 export function formatResult(version: CniVersion, i: AppliedInterface): Json {
-  const iface: Json = { name: i.ifname, mac: i.mac, sandbox: i.netns };
+  const iface: Json = i.pciId ? { name: i.ifname, mac: i.mac } : { name: i.ifname, mac: i.mac, sandbox: i.netns };
   if (version === '1.1.0' && i.mtu > 0) iface['mtu'] = i.mtu;
+  // CNI 1.1 `pciID`: what KubeVirt / DPDK apps read (Multus passes it on as the device ID).
+  if (version === '1.1.0' && i.pciId) iface['pciID'] = i.pciId;
   return {
     cniVersion: version,
     interfaces: [iface],

@@ -6,6 +6,7 @@ import { CNI_ERR, CniError } from './errors.ts';
 import { mapAgentError } from './agent.ts';
 import type { NetOps } from './netdev.ts';
 import { fallbackHostName, loadState, pruneState, removeState, saveState } from './state.ts';
+import { Vfio } from './vfio.ts';
 
 // CNI commands (spec 1.1 §"CNI operations"). Each returns the JSON to print on
 // stdout (undefined = print nothing) or throws a CniError.
@@ -17,6 +18,38 @@ export interface Deps {
   readonly net: NetOps;
   /** Diagnostics to stderr (the runtime logs it); never stdout. */
   readonly warn: (msg: string) => void;
+  /** vfio mode; default: real sysfs under conf.sysfsRoot. */
+  readonly vfio?: Vfio;
+}
+
+const vfioOf = (d: Deps): Vfio => d.vfio ?? new Vfio(d.conf.sysfsRoot);
+
+/** vfio mode ADD: bind the leased VF to vfio-pci; the DPU side is the same as for a netdev. */
+async function addVfio(d: Deps, key: ReturnType<typeof attachment>, vf: VfAttachment): Promise<Record<string, unknown>> {
+  const { env, conf, client } = d;
+  const vfio = vfioOf(d);
+  let pciId: string | undefined;
+  try {
+    pciId = await vfio.pciAddress(conf.pf, vf.vfIndex);
+    const driver = await vfio.driver(pciId);
+    await saveState(conf.stateDir, {
+      containerId: env.containerId,
+      ifname: env.ifname,
+      vfIndex: vf.vfIndex,
+      hostName: '',
+      netns: env.netns,
+      pciId,
+      ...(driver && driver !== 'vfio-pci' ? { originalDriver: driver } : {}),
+    });
+    await vfio.bind(pciId);
+  } catch (err) {
+    d.warn(`ADD (vfio) failed after the VF was leased; undoing: ${(err as Error).message}`);
+    if (pciId) await vfio.unbind(pciId).catch((e: unknown) => d.warn(`undo: unbind failed: ${(e as Error).message}`));
+    await client.releaseVf({ attachment: key }, { timeoutMs: conf.timeouts.delMs }).catch((e: unknown) => d.warn(`undo: release failed: ${(e as Error).message}`));
+    await removeState(conf.stateDir, env.containerId, env.ifname).catch(() => undefined);
+    throw err instanceof CniError ? err : new CniError(CNI_ERR.NETDEV_CONFIG_FAILED, 'binding the VF to vfio-pci failed', (err as Error).message);
+  }
+  return formatResult(conf.cniVersion, { ...applied(env, vf), pciId });
 }
 
 function attachment(env: CniEnv) {
@@ -51,6 +84,7 @@ export async function cmdAdd(d: Deps): Promise<Record<string, unknown>> {
     throw mapAgentError(err, 'allocating a VF');
   }
   if (!vf) throw new CniError(CNI_ERR.AGENT_INTERNAL, 'allocating a VF: empty reply');
+  if (conf.deviceMode === 'vfio') return addVfio(d, key, vf);
   const cfg = applied(env, vf);
   let moved = false;
   let hostName = '';
@@ -86,7 +120,10 @@ export async function cmdDel(d: Deps): Promise<undefined> {
   const { env, conf, client, net } = d;
   const st = await loadState(conf.stateDir, env.containerId, env.ifname);
   const netns = env.netns || st?.netns || '';
-  if (netns !== '') {
+  if (st?.pciId) {
+    // vfio mode: hand the device back to the host driver; nothing to move out of the netns.
+    await vfioOf(d).unbind(st.pciId).catch((err: unknown) => d.warn(`DEL: could not unbind ${st.pciId}: ${(err as Error).message}`));
+  } else if (netns !== '') {
     const hostName = st?.hostName ?? fallbackHostName(env.containerId, env.ifname);
     await net.restore(netns, env.ifname, hostName).catch((err: unknown) => {
       // The pod may be tearing down under us; the kernel returns a physical VF
@@ -120,6 +157,13 @@ export async function cmdCheck(d: Deps): Promise<undefined> {
     throw mapAgentError(err, 'reading the VF lease');
   }
   if (!vf) throw new CniError(CNI_ERR.AGENT_INTERNAL, 'reading the VF lease: empty reply');
+  if (conf.deviceMode === 'vfio') {
+    const vfio = vfioOf(d);
+    const pci = await vfio.pciAddress(conf.pf, vf.vfIndex);
+    const driver = await vfio.driver(pci);
+    if (driver !== 'vfio-pci') throw new CniError(CNI_ERR.CHECK_FAILED, 'the VF is not bound to vfio-pci', `${pci} driver: ${driver ?? 'none'}`);
+    return undefined;
+  }
   if (!(await net.netnsExists(env.netns))) throw new CniError(CNI_ERR.UNKNOWN_CONTAINER, 'the pod network namespace does not exist', env.netns);
   const link = await net.inspect(env.netns, env.ifname);
   const want = applied(env, vf);

@@ -13,6 +13,9 @@ export interface AttachmentState {
   readonly vfIndex: number;
   readonly hostName: string;
   readonly netns: string;
+  /** vfio mode: the PCI device and the driver it had before vfio-pci. */
+  readonly pciId?: string;
+  readonly originalDriver?: string;
 }
 
 const fileName = (containerId: string, ifname: string): string => `${containerId}_${ifname}.json`;
