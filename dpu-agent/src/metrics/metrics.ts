@@ -44,6 +44,18 @@ export interface Metrics {
   readonly tcFlows: Gauge<'state'>;
   readonly tcPackets: Counter<'path'>;
   readonly tcBytes: Counter<'path'>;
+  /** Per representor/uplink: hw packets / all packets of its flower filters, since the agent started. */
+  readonly tcOffloadRatio: Gauge<'port'>;
+  /** OVS's own count: `dpctl/dump-flows type=offloaded` lines. */
+  readonly ovsOffloadedFlows: Gauge;
+  /** Seconds since the TC stats behind dpu_tc_* were dumped (they are cached between scrapes). */
+  readonly tcStatsAgeSeconds: Gauge;
+  /**
+   * The offload collector's hook: every dpu_tc_* / dpu_ovs_offloaded_flows collect()
+   * calls it (it refreshes the cache when stale, single-flight, and resolves at once
+   * unless there is no data yet).
+   */
+  bindTcCollector(kick: () => Promise<void>): void;
   /** Read the pool's counts at scrape time (the pool need not push updates). */
   bindPoolStatus(read: () => { readonly total: number; readonly free: number; readonly leased: number }): void;
 }
@@ -58,6 +70,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let readPool: (() => { readonly total: number; readonly free: number; readonly leased: number }) | undefined;
+  let kickTc: (() => Promise<void>) | undefined;
+  const tcCollect = async (): Promise<void> => {
+    if (kickTc) await kickTc();
+  };
 
   const vfPool = new Gauge({
     name: 'dpu_vf_pool',
@@ -133,19 +149,44 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       help: 'TC flower filters on representors by offload state.',
       labelNames: ['state'] as const,
       registers,
+      collect: tcCollect,
     }),
     tcPackets: new Counter({
       name: 'dpu_tc_packets_total',
       help: 'Packets matched by TC flower filters, by path (hw = offloaded, sw = software).',
       labelNames: ['path'] as const,
       registers,
+      collect: tcCollect,
     }),
     tcBytes: new Counter({
       name: 'dpu_tc_bytes_total',
       help: 'Bytes matched by TC flower filters, by path.',
       labelNames: ['path'] as const,
       registers,
+      collect: tcCollect,
     }),
+    tcOffloadRatio: new Gauge({
+      name: 'dpu_tc_offload_ratio',
+      help: 'Per port: packets forwarded in hardware / all packets of its TC flower filters (0..1), since the agent started.',
+      labelNames: ['port'] as const,
+      registers,
+      collect: tcCollect,
+    }),
+    ovsOffloadedFlows: new Gauge({
+      name: 'dpu_ovs_offloaded_flows',
+      help: 'Datapath flows OVS reports as offloaded (dpctl/dump-flows type=offloaded).',
+      registers,
+      collect: tcCollect,
+    }),
+    tcStatsAgeSeconds: new Gauge({
+      name: 'dpu_tc_stats_age_seconds',
+      help: 'Age of the cached TC dump behind the dpu_tc_* metrics.',
+      registers,
+      collect: tcCollect,
+    }),
+    bindTcCollector(kick) {
+      kickTc = kick;
+    },
     bindPoolStatus(read) {
       readPool = read;
     },

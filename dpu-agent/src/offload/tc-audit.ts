@@ -99,6 +99,20 @@ export function auditDevice(dev: AuditDevice, filters: readonly TcFilter[], o: {
   return out;
 }
 
+/** Every representor the quarantine knows (quarantined or leased) and the uplinks, with their roles. */
+export async function listDevices(q: Pick<TcQuarantine, 'quarantined' | 'lifted'>, uplinks: readonly string[], ifindexOf: IfindexResolver = sysfsIfindex): Promise<AuditDevice[]> {
+  const out: AuditDevice[] = [...q.quarantined()].map(([name, ifindex]) => ({ name, ifindex, role: 'quarantined' as const }));
+  for (const name of q.lifted()) {
+    const ifindex = await ifindexOf(name);
+    if (ifindex !== undefined) out.push({ name, ifindex, role: 'leased' });
+  }
+  for (const name of uplinks) {
+    const ifindex = await ifindexOf(name);
+    if (ifindex !== undefined) out.push({ name, ifindex, role: 'uplink' });
+  }
+  return out;
+}
+
 export const filterKey = (f: TcFilter): string => `${f.ifindex}/${f.parent}/${f.chain ?? 0}/${f.prio}/${f.protocol}/${f.kind}/${f.handle}`;
 const findingKey = (x: Finding): string => (x.filter ? `${x.kind}:${filterKey(x.filter)}` : `${x.kind}:${x.device.ifindex}`);
 
@@ -186,18 +200,8 @@ export class TcAudit extends EventEmitter {
   }
 
   /** The devices and their roles right now. */
-  async devices(): Promise<AuditDevice[]> {
-    const q = this.opts.quarantine;
-    const out: AuditDevice[] = [...q.quarantined()].map(([name, ifindex]) => ({ name, ifindex, role: 'quarantined' as const }));
-    for (const name of q.lifted()) {
-      const ifindex = await this.ifindexOf(name);
-      if (ifindex !== undefined) out.push({ name, ifindex, role: 'leased' });
-    }
-    for (const name of this.opts.uplinks) {
-      const ifindex = await this.ifindexOf(name);
-      if (ifindex !== undefined) out.push({ name, ifindex, role: 'uplink' });
-    }
-    return out;
+  devices(): Promise<AuditDevice[]> {
+    return listDevices(this.opts.quarantine, this.opts.uplinks, this.ifindexOf);
   }
 
   private async dumpDevice(dev: AuditDevice, qdiscKind: string | undefined): Promise<TcFilter[]> {

@@ -1,0 +1,114 @@
+import t from 'tap';
+import { createMetrics } from '../metrics/metrics.ts';
+import { ETH_P_IP, TC_PARENT_INGRESS, mirredAction, type FlowerFilter } from '../tc/index.ts';
+import { FakeTc } from './fake-tc.ts';
+import { OffloadCollector, growth } from './collector.ts';
+import type { OvsView } from './ovs-view.ts';
+import { quarantineFlower } from './quarantine.ts';
+import { memoryLogger } from './testlog.ts';
+
+function flow(ifindex: number, handle: number, hw: number, total: number, inHw = true): FlowerFilter {
+  return {
+    kind: 'flower', ifindex, parent: TC_PARENT_INGRESS, chain: 0, prio: 2, protocol: ETH_P_IP, handle,
+    key: {}, flags: inHw ? { inHw: true } : { notInHw: true },
+    actions: [{ ...mirredAction(3, 'egress-redirect', { cookie: 'ab'.repeat(16) }), stats: { basic: { packets: total, bytes: total * 100 }, basicHw: { packets: hw, bytes: hw * 100 } } }],
+    stats: { total: { packets: total, bytes: total * 100 }, hw: { packets: hw, bytes: hw * 100 }, sw: { packets: total - hw, bytes: (total - hw) * 100 } },
+  };
+}
+
+const value = async (m: ReturnType<typeof createMetrics>, name: string, labels: Record<string, string> = {}): Promise<number | undefined> => {
+  const got = await m.registry.getSingleMetric(name)?.get();
+  return got?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+};
+
+function setup(now: { t: number }) {
+  const tc = new FakeTc();
+  const metrics = createMetrics({ processMetrics: false });
+  const { logger } = memoryLogger();
+  const ovs: OvsView = { tcUfids: async () => new Set(), offloadedFlows: async () => 3, offloadStats: async () => '' };
+  const devices = [{ name: 'pf0vf0', ifindex: 10 }, { name: 'p0', ifindex: 2 }];
+  const c = new OffloadCollector({ tc, devices: async () => devices, intervalMs: 5000, metrics, ovs, logger, now: () => now.t });
+  return { tc, metrics, c, devices };
+}
+
+t.test('growth (pure)', async (t) => {
+  t.equal(growth(undefined, 5), 5);
+  t.equal(growth(5, 8), 3);
+  t.equal(growth(8, 2), 2, 'went down: a new filter, all of it is growth');
+});
+
+t.test('flows by state, hw/sw counters, ratio per port, OVS count; quarantine left out', async (t) => {
+  const now = { t: 0 };
+  const { tc, metrics, c } = setup(now);
+  tc.inject(flow(10, 1, 90, 100));
+  tc.inject(flow(10, 2, 0, 10, false));
+  tc.inject(flow(2, 1, 50, 50));
+  tc.inject(quarantineFlower(2, {}));
+  await metrics.registry.metrics(); // first scrape waits for the first dump
+  t.equal(await value(metrics, 'dpu_tc_flows', { state: 'in_hw' }), 2);
+  t.equal(await value(metrics, 'dpu_tc_flows', { state: 'not_in_hw' }), 1);
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 140);
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'sw' }), 20);
+  t.equal(await value(metrics, 'dpu_tc_bytes_total', { path: 'sw' }), 2000);
+  t.equal(await value(metrics, 'dpu_tc_offload_ratio', { port: 'pf0vf0' }), 90 / 110);
+  t.equal(await value(metrics, 'dpu_tc_offload_ratio', { port: 'p0' }), 1);
+  t.equal(await value(metrics, 'dpu_ovs_offloaded_flows'), 3);
+  const text = await metrics.registry.metrics();
+  t.match(text, /dpu_tc_packets_total\{path="hw"\} 140/);
+  t.equal(c.refreshes, 1, 'one dump for several metrics and two scrapes');
+});
+
+t.test('counters never go down: filters grow, vanish, get replaced', async (t) => {
+  const now = { t: 0 };
+  const { tc, metrics, c } = setup(now);
+  tc.inject(flow(10, 1, 90, 100));
+  await c.refresh();
+  // grows by 10 hw + 5 sw
+  tc.filters.set(10, [flow(10, 1, 100, 115)]);
+  await c.refresh();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 100);
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'sw' }), 15);
+  // vanishes: nothing taken back
+  tc.filters.set(10, []);
+  await c.refresh();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 100);
+  // replaced at the same handle, counting from 0 again
+  tc.filters.set(10, [flow(10, 1, 7, 7)]);
+  await c.refresh();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 107);
+  t.equal(await value(metrics, 'dpu_tc_flows', { state: 'in_hw' }), 1);
+  // a device whose dump fails keeps its readings: no double count when it is back
+  tc.failNext.set('filter dump', new (await import('../errors.ts')).TcError('filter dump', 10, 22, 'EINVAL', undefined));
+  await c.refresh();
+  tc.filters.set(10, [flow(10, 1, 9, 9)]);
+  await c.refresh();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 109);
+});
+
+t.test('cache: at most one dump per interval, single-flight, stale served while refreshing', async (t) => {
+  const now = { t: 0 };
+  const { tc, metrics, c } = setup(now);
+  tc.inject(flow(10, 1, 1, 1));
+  await Promise.all([metrics.registry.metrics(), metrics.registry.metrics(), metrics.registry.metrics()]);
+  t.equal(c.refreshes, 1, 'concurrent first scrapes share one dump');
+  const dumps = tc.dumps;
+  now.t = 4999;
+  await metrics.registry.metrics();
+  t.equal(tc.dumps, dumps, 'fresh: no dump');
+  t.equal(await value(metrics, 'dpu_tc_stats_age_seconds'), 4.999);
+  now.t = 5000;
+  tc.filters.set(10, [flow(10, 1, 5, 5)]);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const dump = tc.dumpFilters.bind(tc);
+  tc.dumpFilters = async (...a) => {
+    await gate;
+    return dump(...a);
+  };
+  await metrics.registry.metrics();
+  open();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 1, 'stale: this scrape serves the previous dump…');
+  await c.refresh(); // …joined with the refresh it kicked
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 5, '…the next one the new dump');
+  t.equal(c.refreshes, 2);
+});

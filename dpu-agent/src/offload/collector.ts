@@ -1,0 +1,206 @@
+// Offload stats (DESIGN §5, reference B5/C): OVS's TC provider keeps no counters
+// of its own (`dpctl/offload-stats-show` is empty for TC), so we dump the flower
+// filters of every representor and uplink through our tc library — one terse
+// RTM_GETTFILTER dump per device, no `tc` or `ovs-appctl` process — and export
+//   dpu_tc_flows{state=in_hw|not_in_hw}       filters now, by TCA_CLS_FLAGS_IN_HW/NOT_IN_HW
+//   dpu_tc_packets_total{path=hw|sw}, dpu_tc_bytes_total{path}
+//                                             BASIC_HW vs BASIC−BASIC_HW, as monotonic deltas
+//   dpu_tc_offload_ratio{port}                hw / (hw+sw) packets per device since start
+//   dpu_ovs_offloaded_flows                   OVS's view (dpctl/dump-flows type=offloaded)
+// Our quarantine drop filters are not offload flows and are left out.
+//
+// Counters: the kernel's counters belong to a filter and vanish with it, and a
+// replaced filter starts again at 0. We keep each filter's last reading (by
+// device/hook/chain/prio/protocol/handle) and add only the growth; a counter that
+// went down is a new filter, so its whole value is growth. A filter that
+// disappears takes nothing back.
+//
+// Cache: a scrape never dumps more than once per intervalMs. The metrics' collect()
+// hooks call `kick()`: it starts a refresh when the cache is stale (one at a time)
+// and resolves at once — the scrape serves the previous dump — unless there has
+// been no dump yet, when it waits for the first one.
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { TC_PARENT_INGRESS, type FlowerFilter } from '../tc/index.ts';
+import type { OvsView } from './ovs-view.ts';
+import { isQuarantineFilter } from './quarantine.ts';
+import type { TcApi } from './tc-api.ts';
+
+export interface CollectorDevice {
+  readonly name: string;
+  readonly ifindex: number;
+}
+
+export interface Totals {
+  hwPackets: number;
+  hwBytes: number;
+  swPackets: number;
+  swBytes: number;
+}
+
+export interface Snapshot {
+  /** When the dump finished (ms, from `now`). */
+  readonly at: number;
+  readonly inHw: number;
+  readonly notInHw: number;
+  /** Growth added to the counters by this refresh. */
+  readonly delta: Totals;
+  /** Per device name: everything counted since start. */
+  readonly ports: ReadonlyMap<string, Totals>;
+  readonly filters: number;
+  readonly devices: number;
+  readonly ovsOffloaded: number | undefined;
+  readonly ms: number;
+}
+
+export interface CollectorOptions {
+  readonly tc: TcApi;
+  readonly devices: () => Promise<readonly CollectorDevice[]>;
+  readonly intervalMs: number;
+  readonly metrics?: Metrics;
+  readonly ovs?: OvsView;
+  readonly logger: Logger;
+  /** Dumps in flight at once (default 8). */
+  readonly concurrency?: number;
+  readonly now?: () => number;
+}
+
+const zero = (): Totals => ({ hwPackets: 0, hwBytes: 0, swPackets: 0, swBytes: 0 });
+const keyOf = (f: FlowerFilter): string => `${f.ifindex}/${f.parent}/${f.chain ?? 0}/${f.prio}/${f.protocol}/${f.handle}`;
+
+/** Growth of one counter between two readings: a drop means a new filter (counts from 0). Pure. */
+export const growth = (prev: number | undefined, cur: number): number => (prev === undefined || cur < prev ? cur : cur - prev);
+
+export class OffloadCollector {
+  private last = new Map<string, Totals>();
+  private readonly ports = new Map<string, Totals>();
+  private current: Snapshot | undefined;
+  private inflight: Promise<Snapshot> | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  refreshes = 0;
+
+  constructor(private readonly opts: CollectorOptions) {
+    this.log = opts.logger.child({ component: 'offload-stats' });
+    this.now = opts.now ?? Date.now;
+    opts.metrics?.bindTcCollector(() => this.kick());
+  }
+
+  get snapshot(): Snapshot | undefined {
+    return this.current;
+  }
+
+  /** The metrics' hook: refresh when stale (single-flight); wait only when there is no dump yet. */
+  async kick(): Promise<void> {
+    const stale = !this.current || this.now() - this.current.at >= this.opts.intervalMs;
+    if (stale) {
+      const p = this.refresh().catch((err: unknown) => {
+        this.log.warn({ err }, 'TC stats refresh failed; serving the previous dump');
+        return undefined;
+      });
+      if (!this.current) await p;
+    }
+    if (this.current) this.opts.metrics?.tcStatsAgeSeconds.set(Math.max(0, (this.now() - this.current.at) / 1000));
+  }
+
+  /** Dumps now (joins a dump in flight) and updates the metrics. */
+  refresh(): Promise<Snapshot> {
+    this.inflight ??= this.doRefresh().finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  private async doRefresh(): Promise<Snapshot> {
+    const t0 = performance.now();
+    const devices = await this.opts.devices();
+    const next = new Map<string, Totals>();
+    const delta = zero();
+    let inHw = 0;
+    let notInHw = 0;
+    let filters = 0;
+    const seenPorts = new Set<string>();
+    let i = 0;
+    const worker = async (): Promise<void> => {
+      while (i < devices.length) {
+        const d = devices[i++]!;
+        let list: FlowerFilter[];
+        try {
+          // same as: tc -s filter show dev X ingress (terse: action stats and flags, no keys)
+          list = await this.opts.tc.dumpFilters(d.ifindex, TC_PARENT_INGRESS, { terse: true });
+        } catch (err) {
+          this.log.debug({ err, device: d.name }, 'TC dump failed (no ingress qdisc?)');
+          continue;
+        }
+        seenPorts.add(d.name);
+        const port = this.ports.get(d.name) ?? zero();
+        for (const f of list) {
+          if (isQuarantineFilter(f)) continue;
+          filters++;
+          if (f.flags?.inHw) inHw++;
+          else notInHw++; // the kernel sets exactly one of IN_HW / NOT_IN_HW
+          const s = f.stats;
+          const cur: Totals = s
+            ? { hwPackets: s.hw.packets, hwBytes: s.hw.bytes, swPackets: s.sw.packets, swBytes: s.sw.bytes }
+            : zero();
+          const k = keyOf(f);
+          const prev = this.last.get(k);
+          next.set(k, cur);
+          const g: Totals = {
+            hwPackets: growth(prev?.hwPackets, cur.hwPackets),
+            hwBytes: growth(prev?.hwBytes, cur.hwBytes),
+            swPackets: growth(prev?.swPackets, cur.swPackets),
+            swBytes: growth(prev?.swBytes, cur.swBytes),
+          };
+          for (const t of ['hwPackets', 'hwBytes', 'swPackets', 'swBytes'] as const) {
+            delta[t] += g[t];
+            port[t] += g[t];
+          }
+        }
+        this.ports.set(d.name, port);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency ?? 8, devices.length) }, worker));
+    // A device whose dump failed keeps its filters' last readings (no double count when it comes back).
+    const failed = new Set(devices.filter((d) => !seenPorts.has(d.name)).map((d) => d.ifindex));
+    if (failed.size > 0) {
+      for (const [k, v] of this.last) if (failed.has(Number(k.slice(0, k.indexOf('/')))) && !next.has(k)) next.set(k, v);
+    }
+    this.last = next;
+    const names = new Set(devices.map((d) => d.name));
+    for (const name of this.ports.keys()) if (!names.has(name)) this.ports.delete(name);
+    let ovsOffloaded: number | undefined;
+    if (this.opts.ovs) {
+      try {
+        ovsOffloaded = await this.opts.ovs.offloadedFlows();
+      } catch (err) {
+        this.log.debug({ err }, 'dpctl/dump-flows type=offloaded unavailable');
+      }
+    }
+    const snap: Snapshot = { at: this.now(), inHw, notInHw, delta, ports: this.ports, filters, devices: devices.length, ovsOffloaded, ms: performance.now() - t0 };
+    this.current = snap;
+    this.refreshes++;
+    this.publish(snap);
+    return snap;
+  }
+
+  private publish(s: Snapshot): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    m.tcFlows.set({ state: 'in_hw' }, s.inHw);
+    m.tcFlows.set({ state: 'not_in_hw' }, s.notInHw);
+    if (s.delta.hwPackets) m.tcPackets.inc({ path: 'hw' }, s.delta.hwPackets);
+    if (s.delta.swPackets) m.tcPackets.inc({ path: 'sw' }, s.delta.swPackets);
+    if (s.delta.hwBytes) m.tcBytes.inc({ path: 'hw' }, s.delta.hwBytes);
+    if (s.delta.swBytes) m.tcBytes.inc({ path: 'sw' }, s.delta.swBytes);
+    m.tcPackets.inc({ path: 'hw' }, 0); // both series exist from the first dump on
+    m.tcPackets.inc({ path: 'sw' }, 0);
+    m.tcBytes.inc({ path: 'hw' }, 0);
+    m.tcBytes.inc({ path: 'sw' }, 0);
+    m.tcOffloadRatio.reset();
+    for (const [port, t] of s.ports) {
+      const all = t.hwPackets + t.swPackets;
+      if (all > 0) m.tcOffloadRatio.set({ port }, t.hwPackets / all); // no packets: no ratio (not 0)
+    }
+    if (s.ovsOffloaded !== undefined) m.ovsOffloadedFlows.set(s.ovsOffloaded);
+    m.tcStatsAgeSeconds.set(0);
+  }
+}
