@@ -1,10 +1,10 @@
 // Chassis configuration is the agent's job (system-id, ovn-remote, encap, br-int):
 // the lab only writes the agent's config file, starts it in the DPU netns and
 // waits until the Open_vSwitch DB shows the chassis configured.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { agentConfig, vsctl, vsctlArgv } from './dpu.ts';
-import { isAlive, spawnDetached } from './procs.ts';
+import { isAlive, spawnDetached, stopProc } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { poll, run as runCmd } from './sh.ts';
 import type { DpuState, ProcRecord } from './state.ts';
@@ -35,8 +35,9 @@ export async function chassisConfigured(d: DpuState): Promise<{ systemId: string
   return br.code === 0 ? { systemId: sid } : undefined;
 }
 
-/** Starts the agent and waits (bounded) until it has configured the chassis. */
+/** Starts the agent and waits (bounded) until it has configured the chassis and serves the host API. */
 export async function configureChassis(run: LabRun, d: DpuState): Promise<void> {
+  const since = logSize(`${d.dir}/dpu-agent.log`);
   const agent = await startAgent(run, d);
   const outcome = await poll(
     `${d.name}: dpu-agent to set system-id and create br-int`,
@@ -44,8 +45,49 @@ export async function configureChassis(run: LabRun, d: DpuState): Promise<void> 
     { tries: 600, intervalMs: 50 },
   );
   if (outcome === 'died') throw new AgentDied(d, agent);
+  await waitAgentReady(d, agent, since);
   d.chassisReady = true;
   run.save();
+}
+
+function logSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits (bounded) for the agent's "agent ready" log line written after byte `since`
+ * of its log: VF pool rebuilt from OVSDB, NB view synced, host API listening. Reads
+ * the log file (no process per probe).
+ */
+export async function waitAgentReady(d: DpuState, agent: ProcRecord, since: number, tries = 600): Promise<void> {
+  const outcome = await poll(
+    `${d.name}: dpu-agent "agent ready"`,
+    () => {
+      if (!isAlive(agent)) return 'died';
+      const text = readFileSync(agent.log).subarray(since).toString('utf8');
+      return text.includes('"msg":"agent ready"') ? 'ready' : undefined;
+    },
+    { tries, intervalMs: 50 },
+  );
+  if (outcome === 'died') throw new AgentDied(d, agent);
+}
+
+/**
+ * Restarts dpuK's agent: SIGTERM (or `signal`, e.g. SIGKILL for a crash) to the
+ * recorded pid, then start it again and wait until it is ready. Returns the new record.
+ */
+export async function restartAgent(run: LabRun, d: DpuState, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<ProcRecord> {
+  const old = run.proc(`${d.name}/dpu-agent`);
+  if (signal === 'SIGKILL' && isAlive(old)) process.kill(old.pid, 'SIGKILL');
+  if (!(await stopProc(old))) throw new Error(`${d.name}: dpu-agent pid ${old.pid} did not stop`);
+  const since = logSize(old.log);
+  const agent = await startAgent(run, d);
+  await waitAgentReady(d, agent, since);
+  return agent;
 }
 
 class AgentDied extends Error {

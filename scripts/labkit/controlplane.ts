@@ -2,7 +2,7 @@
 // ovn-nbctl (the external control plane's job, not the agent's). One shared
 // logical switch for all pods, a router port as their gateway, one LSP per pod
 // named NS_NAME, and deny policies as ACLs on port groups.
-import { POD_CIDR_BITS, POD_GATEWAY, POD_PREFIX, POD_ROUTER_MAC } from './plan.ts';
+import { POD_CIDR_BITS, POD_GATEWAY, POD_PREFIX, POD_ROUTER_MAC, POD_UID_KEY } from './plan.ts';
 import { sh } from './sh.ts';
 
 export const POD_SWITCH = 'pods';
@@ -16,6 +16,8 @@ export interface LspSpec {
   ip: string;
   /** OVN chassis (system-id) the port may be bound on. */
   chassis: string;
+  /** Pod UID, recorded in external_ids (the agent's ovn.podUidKey) and checked by the agent. */
+  uid?: string;
 }
 
 export class ControlPlane {
@@ -48,6 +50,7 @@ export class ControlPlane {
    * ovn-kubernetes writes it. same as:
    *   ovn-nbctl lsp-add pods NS_NAME -- lsp-set-addresses NS_NAME "MAC IP"
    *     -- lsp-set-port-security NS_NAME "MAC IP" -- lsp-set-options NS_NAME requested-chassis=dpuK
+   *     -- set Logical_Switch_Port NS_NAME external_ids:pod-uid=UID
    */
   async addLsp(s: LspSpec): Promise<void> {
     const addr = `${s.mac} ${s.ip}`;
@@ -56,6 +59,7 @@ export class ControlPlane {
       '--', 'lsp-set-addresses', s.lsp, addr,
       '--', 'lsp-set-port-security', s.lsp, addr,
       '--', 'lsp-set-options', s.lsp, `requested-chassis=${s.chassis}`,
+      ...(s.uid ? ['--', 'set', 'Logical_Switch_Port', s.lsp, `external_ids:${POD_UID_KEY}=${s.uid}`] : []),
     ]);
   }
 

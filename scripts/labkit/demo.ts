@@ -65,12 +65,11 @@ async function main(): Promise<number> {
     const db = { namespace: 'demo', name: 'db' };
     let a = lab.state.pods['demo/web'];
     let b = lab.state.pods['demo/db'];
-    await step(rows, 'pods attached (host1, host2)', async () => {
-      const ra = await addPod(lab, web, { node: 1 });
-      const rb = await addPod(lab, db, { node: 2 });
+    await step(rows, 'pods attached via host-shim (CNI ADD → mTLS → agent)', async () => {
+      const [ra, rb] = await Promise.all([addPod(lab, web, { node: 1 }), addPod(lab, db, { node: 2 })]);
       a = ra.pod;
       b = rb.pod;
-      return { ok: true, detail: `web ${a.ip} on host1, db ${b.ip} on host2; ovn-installed ${ra.installedMs}/${rb.installedMs} ms` };
+      return { ok: true, detail: `web ${a.ip} vf${a.vf} on host1, db ${b.ip} vf${b.vf} on host2; CNI ADD incl. ovn-installed ${ra.installedMs}/${rb.installedMs} ms` };
     });
     if (!a || !b) return finish(rows, t0, lab, values.keep);
     const pa = a;

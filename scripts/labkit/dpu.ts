@@ -3,7 +3,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { UNDERLAY_BRIDGE } from './central.ts';
 import { addVeth, ipn, linkUp } from './netns.ts';
-import { dpuName, dpuNs, hostNs, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName } from './plan.ts';
+import {
+  API_LINK_BITS, API_LINK_DPU_DEV, API_LINK_HOST_DEV, API_PORT, apiDpuIp, apiHostIp, dpuName, dpuNs, hostNs, METRICS_PORT, NB_PORT,
+  POD_UID_KEY, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName,
+} from './plan.ts';
+import { caPath, pemPair } from './pki.ts';
 import { startOvsDaemon } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
@@ -47,6 +51,7 @@ export async function upDpu(run: LabRun, k: number): Promise<DpuState> {
   await linkUp(d.ns, 'p0');
 
   await upVfPool(run, d);
+  await upApiLink(run, d);
 
   // OVS for this DPU: own DB, vswitchd with the userspace datapath. vswitchd and
   // ovn-controller share OVS_RUNDIR: ovn-controller finds br-int.mgmt there (DESIGN §6).
@@ -94,6 +99,36 @@ async function upVfPool(run: LabRun, d: DpuState): Promise<void> {
   writeFileSync(`${sys}/sriov_numvfs`, `${d.vfs}\n`);
 }
 
+/**
+ * The host ⇄ DPU API link: `dpu-api` in hostK (100.65.K.2/30) ⇄ `host-api` in dpuK
+ * (100.65.K.1/30). No route beyond the /30 on either side, and the DPU netns does not
+ * forward (ip_forward=0, set explicitly): the host reaches the DPU's API address and
+ * nothing behind it.
+ */
+async function upApiLink(run: LabRun, d: DpuState): Promise<void> {
+  await addVeth(d.hostNs, API_LINK_HOST_DEV, d.ns, API_LINK_DPU_DEV);
+  run.recordLink(`${d.hostNs}/${API_LINK_HOST_DEV}<->${d.ns}/${API_LINK_DPU_DEV}`);
+  await ipn(d.hostNs, 'addr', 'add', `${apiHostIp(d.k)}/${API_LINK_BITS}`, 'dev', API_LINK_HOST_DEV);
+  await ipn(d.ns, 'addr', 'add', `${apiDpuIp(d.k)}/${API_LINK_BITS}`, 'dev', API_LINK_DPU_DEV);
+  await linkUp(d.hostNs, API_LINK_HOST_DEV);
+  await linkUp(d.ns, API_LINK_DPU_DEV);
+  await sh(inNs(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0']));
+}
+
+/**
+ * Host API limits in the lab: the defaults are per production host (20 calls/s, 8
+ * connections); the lab's benches and attack tests drive one host much harder (100
+ * concurrent CNI ADDs = 100 shim processes = 100 connections), so they are raised here.
+ */
+export const LAB_API_LIMITS = {
+  ratePerSecond: 2000,
+  rateBurst: 4000,
+  maxConcurrentPerPeer: 256,
+  maxConnectionsPerPeer: 256,
+  maxConnections: 1024,
+  maxConcurrentStreams: 256,
+} as const;
+
 /** The agent's JSON config for this DPU (dpu-agent/src/config.ts). */
 export function agentConfig(run: LabRun, d: DpuState): object {
   const c = run.state.central;
@@ -112,12 +147,23 @@ export function agentConfig(run: LabRun, d: DpuState): object {
       hwOffload: false,
       tcPolicy: 'none',
     },
-    // The lab still plugs pods with ovs-vsctl (plug.ts) until it attaches through host-shim;
-    // the bridge audit would rightly remove those ports, so it stays off here until then.
-    reconcile: { auditBridge: false },
+    // Pods attach through host-shim and the agent only: anything else on br-int is foreign.
+    reconcile: { auditBridge: true },
     // ovn-controller shares the DPU's run dir (DESIGN §6): the agent probes its SB connection there.
-    ovn: { controllerRundir: d.dir },
-    // Each DPU netns has its own loopback, so the default management port never collides.
+    // The NB is reached over the underlay (TCP on central's lab address), as a real DPU would.
+    ovn: { controllerRundir: d.dir, nbRemote: `tcp:${c.ip}:${NB_PORT}`, podUidKey: POD_UID_KEY },
+    // The host API on the API link only; the management listener on the DPU's own loopback.
+    api: {
+      listenAddress: apiDpuIp(d.k),
+      port: API_PORT,
+      tls: { ...pemPair(run, `${d.name}-server`), clientCa: caPath(run) },
+      limits: LAB_API_LIMITS,
+    },
+    metrics: { listenAddress: '127.0.0.1', port: METRICS_PORT },
+    // The agent plays the eSwitch on veth pairs: representors here, VF ends in hostK.
+    hw: { backend: 'emulated', hostNetns: d.hostNs },
+    // With --sb-cluster 3 and the SB leader killed, binding a new port takes 6-14 s (README).
+    ports: { ovnInstalledTimeoutMs: 25_000 },
     log: { level: 'info' },
   };
 }

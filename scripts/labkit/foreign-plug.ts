@@ -1,6 +1,8 @@
-// Plugging a representor into br-int for a pod: until the agent's plug path and
-// the host API exist, the lab does it here, in one place, so it can be swapped
-// for the agent's OVSDB path without touching callers.
+// Plugging behind the agent's back, the way ovn-kubernetes' CNI does it
+// (`ovs-vsctl add-port br-int … external_ids:iface-id=…`). Pods never attach like
+// this any more (they go through host-shim and the agent); this is kept only to
+// simulate a misbehaving plugger in tests (the agent's bridge audit must remove such
+// a port) and as the ovn-kubernetes-style baseline in `npm run bench -- attach`.
 import { vsctl, vsctlArgv } from './dpu.ts';
 import { run } from './sh.ts';
 import type { DpuState } from './state.ts';
@@ -9,7 +11,7 @@ import type { DpuState } from './state.ts';
  * same as: ovs-vsctl add-port br-int pf0vfJ -- set Interface pf0vfJ
  *            external_ids:iface-id=NS_NAME external_ids:attached-mac=MAC
  */
-export async function plugRepresentor(d: DpuState, rep: string, ifaceId: string, mac: string): Promise<void> {
+export async function foreignPlug(d: DpuState, rep: string, ifaceId: string, mac: string): Promise<void> {
   await vsctl(
     d,
     '--no-wait', '--may-exist', 'add-port', 'br-int', rep,
@@ -18,7 +20,7 @@ export async function plugRepresentor(d: DpuState, rep: string, ifaceId: string,
 }
 
 /** Idempotent. same as: ovs-vsctl --if-exists del-port br-int pf0vfJ */
-export async function unplugRepresentor(d: DpuState, rep: string): Promise<void> {
+export async function foreignUnplug(d: DpuState, rep: string): Promise<void> {
   await vsctl(d, '--no-wait', '--if-exists', 'del-port', 'br-int', rep);
 }
 

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { nbDb, sbDb } from './central.ts';
-import { DEFAULT_VFS, parsePodRef, podKey, randomPrefix, validatePrefix } from './plan.ts';
+import { DEFAULT_VFS, MAX_VFS, parsePodRef, podKey, randomPrefix, validatePrefix } from './plan.ts';
 import { addPod, delPod } from './pods.ts';
 import { allowPolicy, denyPolicy } from './policy.ts';
 import { LabRun } from './run.ts';
@@ -15,7 +15,7 @@ const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as ro
   lab up [--dpus N] [--sb-cluster 1|3] [--vfs N] [--prefix P]
   lab status [--json]
   lab down [--all]
-  lab pod add NS/NAME --node hostK [--ip A.B.C.D] [--requested-chassis dpuJ] [--no-wait]
+  lab pod add NS/NAME --node hostK [--ip A.B.C.D] [--requested-chassis dpuJ] [--no-lsp]
   lab pod del NS/NAME
   lab exec central|dpuK|hostK|NS/NAME -- CMD [ARGS…]
   lab policy deny NS/NAME [--from NS2/NAME2]
@@ -23,7 +23,11 @@ const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as ro
 
 --prefix P (or DPU_LAB_PREFIX) names the run; without it, the only run there is
 is used (up picks a fresh "dpl…" prefix when there is none). Run state lives in
-/run/dpu-lab/<prefix>/ (state.json, daemon logs, agent logs).
+/run/dpu-lab/<prefix>/ (state.json, daemon logs, agent logs, pki/, hostK/net.d/).
+
+pod add: the control plane creates the LSP (unless --no-lsp), then host-shim runs
+as CNI ADD in hostK and the DPU agent hands out the VF; a refusal prints the CNI error.
+pod del: CNI DEL, then the LSP goes.
 `;
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -71,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       node: { type: 'string' },
       ip: { type: 'string' },
       'requested-chassis': { type: 'string' },
-      'no-wait': { type: 'boolean' },
+      'no-lsp': { type: 'boolean' },
       from: { type: 'string' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
@@ -93,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       if (missing.length > 0) throw new PrerequisiteError(missing);
       const run = await withLock(prefix, () =>
         up(
-          { prefix, dpus: positiveInt('dpus', values.dpus, 2, 32), sbCluster, vfs: positiveInt('vfs', values.vfs, DEFAULT_VFS, 64) },
+          { prefix, dpus: positiveInt('dpus', values.dpus, 2, 32), sbCluster, vfs: positiveInt('vfs', values.vfs, DEFAULT_VFS, MAX_VFS) },
           out,
         ),
       );
@@ -147,9 +151,9 @@ async function main(argv: string[]): Promise<number> {
             node: Number(node[1]),
             ...(values.ip ? { ip: values.ip } : {}),
             ...(values['requested-chassis'] ? { requestedChassis: values['requested-chassis'] } : {}),
-            wait: !values['no-wait'],
+            ...(values['no-lsp'] ? { createLsp: false } : {}),
           });
-          out(`pod ${podKey(ref)}: host${p.pod.node} vf${p.pod.vf} ${p.pod.ip} ${p.pod.mac} netns ${p.pod.netns}${p.installedMs !== undefined ? `, ovn-installed after ${p.installedMs} ms` : ''}`);
+          out(`pod ${podKey(ref)}: host${p.pod.node} vf${p.pod.vf} ${p.pod.ip} ${p.pod.mac} netns ${p.pod.netns}, attached through host-shim in ${p.installedMs} ms (ovn-installed)`);
           return 0;
         }
         if (sub === 'del') {

@@ -16,6 +16,8 @@ export const POD_ROUTER_MAC = '0a:58:c6:12:00:01';
  */
 export const POD_MTU = 1400;
 export const DEFAULT_VFS = 8;
+/** Most VFs per DPU `lab up --vfs` accepts (the attach bench uses 100+ on one DPU). */
+export const MAX_VFS = 256;
 export const RUN_ROOT = '/run/dpu-lab';
 
 export const NB_PORT = 6641;
@@ -44,6 +46,25 @@ export const dpuName = (k: number): string => `dpu${k}`;
 export const centralIp = (): string => `${UNDERLAY_PREFIX}.1`;
 export const tunnelIp = (k: number): string => `${UNDERLAY_PREFIX}.${10 + k}`;
 export const vfName = (j: number): string => `vf${j}`;
+
+/**
+ * Host ⇄ DPU API link (the PCIe/management channel of a real BlueField): one veth
+ * pair per host with a /30 from 100.65.K.0 (RFC 6598 space, like the underlay, and
+ * only ever configured inside the run's netns). The DPU end carries the host API;
+ * nothing else on the DPU listens on it.
+ */
+export const API_LINK_PREFIX = '100.65';
+export const API_LINK_BITS = 30;
+export const API_PORT = 50051;
+/** The agent's management listener (/metrics, /healthz, /readyz) on the DPU's loopback. */
+export const METRICS_PORT = 9110;
+export const API_LINK_HOST_DEV = 'dpu-api';
+export const API_LINK_DPU_DEV = 'host-api';
+export const apiDpuIp = (k: number): string => `${API_LINK_PREFIX}.${k}.1`;
+export const apiHostIp = (k: number): string => `${API_LINK_PREFIX}.${k}.2`;
+export const apiUrl = (k: number): string => `https://${apiDpuIp(k)}:${API_PORT}`;
+/** external_ids key where the lab's control plane records the pod UID (agent: ovn.podUidKey). */
+export const POD_UID_KEY = 'pod-uid';
 export const repName = (j: number): string => `pf0vf${j}`;
 
 export function sbClientPort(i: number): number {

@@ -1,15 +1,20 @@
-// Pods: an LSP in OVN (the control plane's part), a VF from the pool with its MAC
-// set by the eSwitch role (hw/emulated.ts), the VF netdev moved into the pod's
-// netns as eth0, and the representor plugged into br-int (plug.ts).
-import { EmulatedHw } from '../../dpu-agent/src/hw/emulated.ts';
+// Pods: an LSP in OVN (the control plane's part: addresses, port security,
+// requested-chassis, pod UID), a pod netns (the runtime's part), and the
+// attachment through the real CNI path — host-shim exec'd in the host's netns
+// asks the DPU agent, which authorises against OVN, sets the VF MAC, plugs the
+// representor with its lease and waits for ovn-installed; the shim moves the VF
+// into the pod as eth0. The lab never touches br-int for a pod.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { nbDb } from './central.ts';
+import { CniFailure, cniError, type CniPod, type CniRun, runCni, shimStateDir } from './cni.ts';
 import { ControlPlane } from './controlplane.ts';
-import { addNetns, delNetns, ipn, linkExists } from './netns.ts';
+import { delNetns, ipn, linkExists } from './netns.ts';
 import {
-  dpuName, isIpv4, lspName, macForIp, POD_CIDR_BITS, POD_GATEWAY, POD_MTU, POD_PREFIX, podIp, podKey, podNs, repName, vfName,
+  dpuName, isIpv4, lspName, macForIp, POD_CIDR_BITS, POD_GATEWAY, POD_PREFIX, podIp, podKey, podNs, vfName,
   type PodRef,
 } from './plan.ts';
-import { plugRepresentor, unplugRepresentor, waitOvnInstalled } from './plug.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
 import type { DpuState, PodState } from './state.ts';
@@ -20,17 +25,16 @@ export interface AddPodOptions {
   ip?: string;
   /** Chassis named in the LSP's requested-chassis (default: this node's DPU). */
   requestedChassis?: string;
-  /** Create the LSP (default true); false = plug a port whose LSP does not exist yet. */
+  /** Create the LSP (default true); false = ADD for a pod the control plane has not created yet. */
   createLsp?: boolean;
-  /** Wait for ovn-installed (default true). */
-  wait?: boolean;
-  waitTimeoutS?: number;
+  /** Bound on the CNI ADD (the agent waits for ovn-installed before answering). */
+  timeoutMs?: number;
 }
 
 export interface AddPodResult {
   pod: PodState;
-  /** Plug → ovn-installed, when waited for. */
-  installedMs?: number;
+  /** CNI ADD duration: the shim's whole run, ovn-installed included. */
+  installedMs: number;
 }
 
 export function dpuOf(run: LabRun, node: number): DpuState {
@@ -43,68 +47,96 @@ export function controlPlane(run: LabRun): ControlPlane {
   return new ControlPlane(nbDb(run));
 }
 
-export function hwFor(d: DpuState): EmulatedHw {
-  return new EmulatedHw({ hostNs: d.hostNs, dpuNs: d.ns });
-}
-
-function allocate(run: LabRun, node: number, wantIp: string | undefined): { vf: number; ip: string } {
-  const d = dpuOf(run, node);
-  const pods = Object.values(run.state.pods);
-  const usedVf = new Set(pods.filter((p) => p.node === node).map((p) => p.vf));
-  const vf = Array.from({ length: d.vfs }, (_, j) => j).find((j) => !usedVf.has(j));
-  if (vf === undefined) throw new Error(`VF pool of host${node} is empty (${d.vfs} VFs)`);
-  const usedIp = new Set(pods.map((p) => p.ip));
+/** The lab's IPAM (the control plane's job): the asked address, or the next free one of the node. */
+function pickIp(run: LabRun, node: number, wantIp: string | undefined): string {
+  const usedIp = new Set(Object.values(run.state.pods).map((p) => p.ip));
   if (wantIp !== undefined) {
     if (!isIpv4(wantIp) || !wantIp.startsWith(`${POD_PREFIX}.`) || wantIp === POD_GATEWAY) throw new Error(`--ip ${wantIp}: want an address in ${POD_PREFIX}.0.0/${POD_CIDR_BITS} other than the gateway`);
     if (usedIp.has(wantIp)) throw new Error(`--ip ${wantIp} is in use`);
-    return { vf, ip: wantIp };
+    return wantIp;
   }
   for (let n = 0; n <= 240; n++) {
     const ip = podIp(node, n);
-    if (!usedIp.has(ip)) return { vf, ip };
+    if (!usedIp.has(ip)) return ip;
   }
   throw new Error(`no free pod address on node ${node}`);
 }
 
 /**
- * Creates a pod end to end; idempotent for a pod that already exists on the same
- * node. A failed add (including not ovn-installed in time) undoes itself.
+ * Records a pod (UID, sandbox id, address) and creates its netns as a runtime would:
+ * IPv6 off (the lab is IPv4-only), nothing else. No LSP, no CNI call yet.
  */
-export async function addPod(run: LabRun, ref: PodRef, opts: AddPodOptions): Promise<AddPodResult> {
+export async function preparePod(run: LabRun, ref: PodRef, opts: { node: number; ip?: string }): Promise<PodState> {
   const key = podKey(ref);
-  const existing = run.state.pods[key];
-  if (existing) {
-    if (existing.node !== opts.node) throw new Error(`pod ${key} exists on host${existing.node}`);
-    return { pod: existing };
-  }
-  const d = dpuOf(run, opts.node);
-  const { vf, ip } = allocate(run, opts.node, opts.ip);
+  if (run.state.pods[key]) throw new Error(`pod ${key} exists`);
+  dpuOf(run, opts.node);
+  const ip = pickIp(run, opts.node, opts.ip);
   const pod: PodState = {
     namespace: ref.namespace,
     name: ref.name,
+    uid: randomUUID(),
+    sandbox: randomBytes(16).toString('hex'),
     lsp: lspName(ref),
     node: opts.node,
-    vf,
+    vf: -1,
     mac: macForIp(ip),
     ip,
     netns: podNs(run.prefix, ref),
   };
   run.state.pods[key] = pod;
   run.save();
+  await run.addNetns(pod.netns);
+  await sh(inNs(pod.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']));
+  return pod;
+}
+
+export function cniPod(pod: PodState): CniPod {
+  return { namespace: pod.namespace, name: pod.name, uid: pod.uid, sandbox: pod.sandbox, netnsPath: `/run/netns/${pod.netns}` };
+}
+
+/** CNI ADD for a prepared pod; exits non-zero → returns the run as is (see cniError). */
+export async function shimAdd(run: LabRun, pod: PodState, timeoutMs?: number): Promise<CniRun> {
+  const r = await runCni(run, dpuOf(run, pod.node), 'ADD', cniPod(pod), timeoutMs ? { timeoutMs } : {});
+  if (r.exit !== 0) return r;
+  pod.vf = vfIndexFromShimState(run, pod) ?? -1;
+  pod.plugged = true;
+  run.save();
+  // The lab's workaround, not the shim's job: TCP over the userspace datapath needs
+  // software checksums on the pod side (DESIGN §6).
+  await sh(inNs(pod.netns, ['ethtool', '-K', 'eth0', 'tx', 'off']));
+  return r;
+}
+
+/** The VF index host-shim recorded for the pod's eth0 (its state file), if any. */
+function vfIndexFromShimState(run: LabRun, pod: PodState): number | undefined {
+  try {
+    const s = JSON.parse(readFileSync(join(shimStateDir(run, pod.node), `${pod.sandbox}_eth0.json`), 'utf8')) as { vfIndex?: number };
+    return typeof s.vfIndex === 'number' ? s.vfIndex : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates a pod end to end; idempotent for a pod that already exists on the same
+ * node. A failed add (the shim's CNI error, e.g. 100 pod-not-found, 101
+ * pod-not-on-this-chassis) undoes the lab's part and throws CniFailure.
+ */
+export async function addPod(run: LabRun, ref: PodRef, opts: AddPodOptions): Promise<AddPodResult> {
+  const key = podKey(ref);
+  const existing = run.state.pods[key];
+  if (existing?.plugged) {
+    if (existing.node !== opts.node) throw new Error(`pod ${key} exists on host${existing.node}`);
+    return { pod: existing, installedMs: 0 };
+  }
+  if (existing) await delPod(run, ref);
+  const pod = await preparePod(run, ref, opts);
   try {
     if (opts.createLsp !== false) await createLsp(run, pod, opts.requestedChassis);
-    // The eSwitch role sets the VF's MAC from the DPU side before the VF is handed out.
-    await hwFor(d).setVfMac({ pf: 0, vf }, pod.mac);
-    await attachPodNetns(run, d, pod);
-    const t0 = performance.now();
-    await plugRepresentor(d, repName(vf), pod.lsp, pod.mac);
-    pod.plugged = true;
-    run.save();
-    if (opts.wait === false) return { pod };
-    if (!(await waitOvnInstalled(d, repName(vf), opts.waitTimeoutS ?? 10))) {
-      throw new Error(`pod ${key}: ${repName(vf)} on ${d.name} not ovn-installed within ${opts.waitTimeoutS ?? 10} s`);
-    }
-    return { pod, installedMs: Math.round(performance.now() - t0) };
+    const r = await shimAdd(run, pod, opts.timeoutMs);
+    const e = cniError(r);
+    if (e) throw new CniFailure('ADD', e.code, e.details, e.msg);
+    return { pod, installedMs: Math.round(r.ms) };
   } catch (err) {
     await delPod(run, ref).catch(() => undefined);
     throw err;
@@ -112,43 +144,34 @@ export async function addPod(run: LabRun, ref: PodRef, opts: AddPodOptions): Pro
 }
 
 export async function createLsp(run: LabRun, pod: PodState, requestedChassis?: string): Promise<void> {
-  await controlPlane(run).addLsp({ lsp: pod.lsp, mac: pod.mac, ip: pod.ip, chassis: requestedChassis ?? dpuName(pod.node) });
+  await controlPlane(run).addLsp({ lsp: pod.lsp, mac: pod.mac, ip: pod.ip, chassis: requestedChassis ?? dpuName(pod.node), uid: pod.uid });
 }
 
 /**
- * Moves the host's VF netdev into the pod netns as eth0 and configures it from the
- * LSP's data: MAC (already set by the eSwitch), IP, default route, MTU 1400
- * (plan.ts POD_MTU), checksum offload off (TCP over the userspace datapath, DESIGN §6).
+ * Undoes addPod: CNI DEL (the shim gives the VF back to the host, the agent
+ * releases the lease), then the LSP, the pod's policies and its netns. Idempotent
+ * (a missing pod is success). Returns whether there was a pod. A DEL the agent
+ * cannot answer throws (CNI 11) and leaves the pod recorded, so it can be retried.
  */
-async function attachPodNetns(run: LabRun, d: DpuState, pod: PodState): Promise<void> {
-  await run.addNetns(pod.netns);
-  await ipn(d.hostNs, 'link', 'set', 'dev', vfName(pod.vf), 'netns', pod.netns);
-  await ipn(pod.netns, 'link', 'set', 'dev', vfName(pod.vf), 'name', 'eth0', 'mtu', String(POD_MTU));
-  await sh(inNs(pod.netns, ['sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']));
-  await ipn(pod.netns, 'addr', 'add', `${pod.ip}/${POD_CIDR_BITS}`, 'dev', 'eth0');
-  await ipn(pod.netns, 'link', 'set', 'dev', 'eth0', 'up');
-  await ipn(pod.netns, 'route', 'add', 'default', 'via', POD_GATEWAY);
-  await sh(inNs(pod.netns, ['ethtool', '-K', 'eth0', 'tx', 'off']));
-}
-
-/** Undoes addPod; idempotent (a missing pod is success). Returns whether there was a pod. */
 export async function delPod(run: LabRun, ref: PodRef): Promise<boolean> {
   const key = podKey(ref);
   const pod = run.state.pods[key];
   if (!pod) return false;
   const d = dpuOf(run, pod.node);
-  await unplugRepresentor(d, repName(pod.vf));
+  const r = await runCni(run, d, 'DEL', cniPod(pod));
+  const e = cniError(r);
+  if (e) throw new CniFailure('DEL', e.code, e.details, e.msg);
   await controlPlane(run).delLsp(pod.lsp);
   for (const p of run.state.policies.filter((x) => x.target === key || x.from === key)) {
     await controlPlane(run).allow(p.pg);
   }
   run.state.policies = run.state.policies.filter((x) => x.target !== key && x.from !== key);
-  // Give the VF back to the host before the netns goes (deleting it would destroy the veth pair).
-  if (await linkExists(pod.netns, 'eth0').catch(() => false)) {
+  // Safety net: a VF still in the pod must go back to the host before the netns goes
+  // (deleting the netns would destroy the veth pair, i.e. the VF and its representor).
+  if (pod.vf >= 0 && (await linkExists(pod.netns, 'eth0').catch(() => false))) {
     await ipn(pod.netns, 'link', 'set', 'dev', 'eth0', 'down');
     await ipn(pod.netns, 'link', 'set', 'dev', 'eth0', 'name', vfName(pod.vf));
     await ipn(pod.netns, 'link', 'set', 'dev', vfName(pod.vf), 'netns', d.hostNs);
-    await ipn(d.hostNs, 'link', 'set', 'dev', vfName(pod.vf), 'mtu', '1500');
   }
   await delNetns(pod.netns);
   run.state.netns = run.state.netns.filter((n) => n !== pod.netns);

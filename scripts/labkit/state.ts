@@ -33,13 +33,18 @@ export interface DpuState {
 export interface PodState {
   namespace: string;
   name: string;
+  /** Pod UID (CNI_ARGS K8S_POD_UID; the LSP's external_ids:pod-uid). */
+  uid: string;
+  /** CNI container (sandbox) id. */
+  sandbox: string;
   lsp: string;
   node: number;
+  /** VF index the agent handed out (-1 until ADD succeeded). */
   vf: number;
   mac: string;
   ip: string;
   netns: string;
-  /** Set when the representor is in br-int with its iface-id. */
+  /** Set once CNI ADD succeeded (the agent plugged the representor, ovn-installed). */
   plugged?: boolean;
 }
 

@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { nbDb, sbDb, upCentral } from './central.ts';
 import { chassisConfigured, configureChassis, REPO_ROOT } from './chassis.ts';
 import { ControlPlane } from './controlplane.ts';
+import { installShim, writeConflist } from './cni.ts';
 import { upDpu, warmUnderlay } from './dpu.ts';
 import { delNetns, listNetns } from './netns.ts';
 import { runDir } from './plan.ts';
+import { makeLabPki } from './pki.ts';
 import { isAlive, netnsPids, procStartTime, rssKiB, stopProc } from './procs.ts';
 import { LabRun } from './run.ts';
 import { poll, run as runCmd, sh } from './sh.ts';
@@ -25,6 +27,7 @@ const TOOLS = [
   ['ovsdb-server', 'openvswitch-switch'], ['ovsdb-tool', 'openvswitch-switch'], ['ovs-vswitchd', 'openvswitch-switch'],
   ['ovs-vsctl', 'openvswitch-switch'], ['ovs-appctl', 'openvswitch-switch'],
   ['ovn-controller', 'ovn-host'], ['ovn-northd', 'ovn-central'], ['ovn-nbctl', 'ovn-central'], ['ovn-sbctl', 'ovn-central'],
+  ['openssl', 'openssl'], ['nsenter', 'util-linux'],
 ] as const;
 const FILES = [
   ['/usr/share/openvswitch/vswitch.ovsschema', 'openvswitch-switch'],
@@ -101,9 +104,13 @@ export async function up(opts: UpOptions, log: (msg: string) => void = () => und
     const [dpus] = await Promise.all([
       Promise.all(Array.from({ length: opts.dpus }, (_, i) => upDpu(run, i + 1))),
       cp.init(),
+      // The lab PKI (CA on the DPUs, a server cert per DPU, a client cert per host) and host-shim as each host's CNI plugin.
+      makeLabPki(run, opts.dpus),
+      installShim(run),
     ]);
+    for (const d of dpus) writeConflist(run, d);
     lap('dpusMs', t);
-    log(`${dpus.length} DPU(s) with OVS up; starting dpu-agent`);
+    log(`${dpus.length} DPU(s) with OVS up, lab PKI and host-shim installed; starting dpu-agent`);
     t = performance.now();
     await Promise.all(dpus.map((d) => configureChassis(run, d)));
     lap('agentsMs', t);

@@ -1,25 +1,17 @@
-// Binding rules as ovn-controller applies them on our chassis: a port plugged
-// before its LSP exists comes up once the LSP appears; a port whose LSP asks for
-// another chassis never comes up here.
+// Binding rules through the real attach path (host-shim in the host netns → mTLS
+// host API → dpu-agent): the agent hands out a VF only for a pod whose LSP exists
+// and is requested on its chassis. A refused ADD leaves nothing behind: no lease,
+// no port on br-int, the VF back in the host with its scrubbed MAC, representor down.
 import t from 'tap';
 import { sbDb } from '../../scripts/labkit/central.ts';
-import { repName, vfName } from '../../scripts/labkit/plan.ts';
-import { ovnInstalled, waitOvnInstalled } from '../../scripts/labkit/plug.ts';
-import { vsctl } from '../../scripts/labkit/dpu.ts';
+import { CniFailure, cniError } from '../../scripts/labkit/cni.ts';
+import { checkConsistency, dpuLeaseView } from '../../scripts/labkit/consistency.ts';
 import { linkExists } from '../../scripts/labkit/netns.ts';
-import { addPod, controlPlane, createLsp, delPod, dpuOf } from '../../scripts/labkit/pods.ts';
+import { repName, vfName } from '../../scripts/labkit/plan.ts';
+import { addPod, controlPlane, createLsp, delPod, dpuOf, preparePod, shimAdd } from '../../scripts/labkit/pods.ts';
 import { ping } from '../../scripts/labkit/probe.ts';
-import { sh, sleep } from '../../scripts/labkit/sh.ts';
+import { sh } from '../../scripts/labkit/sh.ts';
 import { labFor, labSkipReason } from '../helpers/lab.ts';
-
-/** Samples ovn-installed `n` times, `ms` apart; true if it was ever set. */
-async function everInstalled(d: Parameters<typeof ovnInstalled>[0], rep: string, n: number, ms: number): Promise<boolean> {
-  for (let i = 0; i < n; i++) {
-    if (await ovnInstalled(d, rep)) return true;
-    await sleep(ms);
-  }
-  return false;
-}
 
 const skip = await labSkipReason();
 if (skip) {
@@ -28,26 +20,36 @@ if (skip) {
   const run = await labFor(t, 'dplb', { dpus: 2 });
   const { pod: peer } = await addPod(run, { namespace: 'ns1', name: 'peer' }, { node: 2 });
 
-  t.test('a port plugged before its LSP exists comes up when the LSP appears', async (t) => {
-    const { pod } = await addPod(run, { namespace: 'ns1', name: 'early' }, { node: 1, createLsp: false, wait: false });
+  t.test('ADD before the LSP exists fails with pod-not-found (nothing leaked), succeeds once the LSP appears', async (t) => {
+    const pod = await preparePod(run, { namespace: 'ns1', name: 'early' }, { node: 1 });
+    const first = await shimAdd(run, pod);
+    t.match(cniError(first), { code: 100, details: /reason pod-not-found/ }, 'CNI error 100, pod-not-found');
     const d = dpuOf(run, 1);
-    t.notOk(await everInstalled(d, repName(pod.vf), 10, 100), 'not installed while there is no LSP');
-    t.equal((await ping(pod, peer.ip, { count: 1 })).received, 0, 'and it carries nothing');
+    t.equal((await dpuLeaseView(d)).leases.size, 0, 'no lease, nothing plugged on dpu1');
+    t.notOk(await linkExists(pod.netns, 'eth0'), 'no interface in the pod');
+    t.same((await checkConsistency(run)).problems.filter((p) => !p.includes('ns1/early')), [], 'the lab is consistent');
+
     await createLsp(run, pod);
-    t.ok(await waitOvnInstalled(d, repName(pod.vf), 10), 'ovn-installed once the LSP exists');
+    const retry = await shimAdd(run, pod);
+    t.equal(retry.exit, 0, `the runtime's retry (same sandbox) succeeds: ${retry.stderr}`);
+    t.ok(pod.vf >= 0, `got vf${pod.vf}`);
     t.equal((await ping(pod, peer.ip, { count: 3 })).received, 3, 'and it reaches a pod on the other host');
   });
 
-  t.test('requested-chassis is respected: a dpu2 pod plugged on dpu1 does not come up', async (t) => {
-    const { pod } = await addPod(run, { namespace: 'ns1', name: 'wrong' }, { node: 1, requestedChassis: 'dpu2', wait: false });
-    const d = dpuOf(run, 1);
-    t.notOk(await everInstalled(d, repName(pod.vf), 20, 100), 'never ovn-installed on dpu1');
+  t.test('requested-chassis is respected: ADD on host1 for a pod requested on dpu2 is refused (101), nothing plugged', async (t) => {
+    const pod = await preparePod(run, { namespace: 'ns1', name: 'wrong' }, { node: 1 });
+    await createLsp(run, pod, 'dpu2');
+    const r = await shimAdd(run, pod);
+    t.match(cniError(r), { code: 101, details: /PermissionDenied, reason pod-not-on-this-chassis/ }, 'CNI 101 pod-not-on-this-chassis');
+    const view = await dpuLeaseView(dpuOf(run, 1));
+    t.notOk([...view.leases.values()].some((e) => e.get('iface-id') === pod.lsp), 'no lease for it on dpu1');
     const chassis = await sh(['ovn-sbctl', `--db=${sbDb(run)}`, '--bare', '--columns=chassis', 'find', 'Port_Binding', `logical_port=${pod.lsp}`]);
     t.equal(chassis, '', 'the SB binds it to no chassis');
-    t.equal((await ping(pod, peer.ip, { count: 2 })).received, 0, 'and it carries nothing');
+    t.notOk(await linkExists(pod.netns, 'eth0'), 'no interface in the pod');
+    t.ok(await delPod(run, { namespace: 'ns1', name: 'wrong' }), 'cleaned up (DEL of a refused ADD succeeds)');
   });
 
-  t.test('pod del gives the VF back and is idempotent; the VF is reused', async (t) => {
+  t.test('pod del gives the VF back (quarantined, scrubbed) and is idempotent; the VF is reused', async (t) => {
     const ref = { namespace: 'ns1', name: 'gone' };
     const { pod } = await addPod(run, ref, { node: 2 });
     const d = dpuOf(run, 2);
@@ -55,22 +57,20 @@ if (skip) {
     t.notOk(await delPod(run, ref), 'deleting again is a no-op');
     t.notOk(await delPod(run, { namespace: 'ns1', name: 'never' }), 'deleting a pod never added is a no-op');
     t.ok(await linkExists(d.hostNs, vfName(pod.vf)), 'the VF netdev is back in the host');
-    const ports = (await vsctl(d, 'list-ports', 'br-int')).split('\n');
-    t.notOk(ports.includes(repName(pod.vf)), 'the representor is out of br-int');
+    t.notOk((await dpuLeaseView(d)).ports.includes(repName(pod.vf)), 'the representor is out of br-int');
     t.notOk(await controlPlane(run).lspExists(pod.lsp), 'the LSP is gone');
+    t.same((await checkConsistency(run)).problems, [], 'scrubbed MAC, representor down, counts agree');
     const { pod: again, installedMs } = await addPod(run, { namespace: 'ns1', name: 'again' }, { node: 2 });
     t.equal(again.vf, pod.vf, 'the freed VF is handed out again');
-    t.ok(installedMs !== undefined, 'and comes up');
+    t.ok(installedMs > 0, 'and comes up');
   });
 
   t.test('a failed add undoes itself', async (t) => {
     const ref = { namespace: 'ns1', name: 'fails' };
-    const free = dpuOf(run, 1);
-    await t.rejects(addPod(run, ref, { node: 1, requestedChassis: 'dpu2', waitTimeoutS: 1 }), /not ovn-installed within 1 s/);
+    const err = await addPod(run, ref, { node: 1, requestedChassis: 'dpu2' }).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof CniFailure && err.code === 101, `CniFailure 101 (${String(err)})`);
     t.equal(run.state.pods['ns1/fails'], undefined, 'no pod recorded');
     t.notOk(await controlPlane(run).lspExists('ns1_fails'), 'no LSP left');
-    const ports = (await vsctl(free, 'list-ports', 'br-int')).split('\n').filter((x) => /^pf\d+vf\d+$/.test(x));
-    const used = Object.values(run.state.pods).filter((p) => p.node === 1).map((p) => repName(p.vf));
-    t.same(ports.filter((x) => !used.includes(x)), [], `no representor left in br-int (have ${ports}, pods ${used})`);
+    t.same((await checkConsistency(run)).problems, [], 'no lease, no port, no MAC left');
   });
 }
