@@ -8,6 +8,13 @@ import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
 import { LinkWatch } from './hw/link-watch.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
+import { OffloadCollector } from './offload/collector.ts';
+import { UnixctlOvsView } from './offload/ovs-view.ts';
+import { TcQuarantine } from './offload/quarantine.ts';
+import { sysfsIfindex } from './offload/tc-api.ts';
+import { TcAudit, listDevices } from './offload/tc-audit.ts';
+import { TcEvents } from './offload/tc-events.ts';
+import { Tc } from './tc/index.ts';
 import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
 import type { Logger } from './log.ts';
@@ -39,6 +46,12 @@ export class Agent {
   private readonly rootLogger: Logger;
   private gcTimer: NodeJS.Timeout | undefined;
   private linkWatch: LinkWatch | undefined;
+  /** TC (offload/): our rtnetlink socket, the quarantine drop filter, the TC audit, the stats collector. */
+  readonly tc: Tc | undefined;
+  readonly tcQuarantine: TcQuarantine | undefined;
+  readonly tcAudit: TcAudit | undefined;
+  readonly offloadStats: OffloadCollector | undefined;
+  private tcEvents: TcEvents | undefined;
 
   private constructor(
     readonly config: AgentConfig,
@@ -76,11 +89,40 @@ export class Agent {
         logger,
       });
       this.ovn = new OvnView({ client: this.nb, logger, podUidKey: config.ovn.podUidKey });
+      this.tc = openTc(logger);
+      const ovsView = new UnixctlOvsView(config.offload.ovsRundir, { logger });
+      if (this.tc && config.offload.tcQuarantine) {
+        this.tcQuarantine = new TcQuarantine({ tc: this.tc, link: new LinkQuarantine(), tcPolicy: config.chassis.tcPolicy, logger });
+        if (config.offload.tcAudit) {
+          this.tcAudit = new TcAudit({
+            tc: this.tc,
+            quarantine: this.tcQuarantine,
+            uplinks: [config.hw.uplink],
+            repair: config.reconcile.repairDrift,
+            intervalMs: config.offload.tcAuditIntervalMs,
+            ovs: ovsView,
+            logger,
+          });
+        }
+      }
+      if (this.tc) {
+        const q = this.tcQuarantine;
+        this.offloadStats = new OffloadCollector({
+          tc: this.tc,
+          // Representors the quarantine knows (all of them once the pool started) and the uplink;
+          // without the TC quarantine, the leased ones.
+          devices: () => (q ? listDevices(q, [config.hw.uplink]) : leasedDevices(this.pool, config.hw.uplink)),
+          intervalMs: config.offload.statsIntervalMs,
+          metrics: this.metrics,
+          ovs: ovsView,
+          logger,
+        });
+      }
       this.pool = new VfPool({
         ovs: this.ovsdb,
         ovn: this.ovn,
         hw: hwBackend(config),
-        quarantine: new LinkQuarantine(),
+        quarantine: this.tcQuarantine ?? new LinkQuarantine(),
         logger,
         bridge: config.chassis.bridge,
         chassisNames: [config.chassis.systemId, config.chassis.hostname],
@@ -125,6 +167,7 @@ export class Agent {
       for (const d of diffs) m.policyDrift.inc({ kind: d.kind });
     });
     this.audit?.on('drift', (kind, ports) => m.policyDrift.inc({ kind }, ports.length));
+    this.tcAudit?.on('drift', (kind, findings) => m.policyDrift.inc({ kind }, findings.length));
     if (this.pool) {
       const pool = this.pool;
       m.bindPoolStatus(() => pool.status());
@@ -168,6 +211,14 @@ export class Agent {
         // Without notifications the pool still works; hot-plugged VFs wait for the next rescan.
         this.log.warn({ err }, 'cannot watch link notifications; representors are rescanned periodically only');
       }
+      if (this.tcAudit) {
+        try {
+          this.tcEvents = new TcEvents(this.log);
+        } catch (err) {
+          this.log.warn({ err }, 'cannot join RTNLGRP_TC: the TC audit polls only');
+        }
+        this.tcAudit.start(this.tcEvents);
+      }
       this.gcTimer = setInterval(() => {
         this.pool?.sweepOrphans().catch((err: unknown) => this.log.warn({ err }, 'orphan sweep failed'));
         // Belt and braces for lost link notifications.
@@ -188,6 +239,8 @@ export class Agent {
     await this.api?.stop();
     if (this.gcTimer) clearInterval(this.gcTimer);
     this.linkWatch?.stop();
+    this.tcAudit?.stop();
+    this.tcEvents?.close();
     this.pool?.stop();
     this.ovn?.stop();
     this.audit?.stop();
@@ -195,7 +248,27 @@ export class Agent {
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
     await this.mgmt.stop();
+    this.tc?.close();
   }
+}
+
+/** Our rtnetlink socket for TC, or undefined (logged) when the kernel refuses one. */
+function openTc(logger: Logger): Tc | undefined {
+  try {
+    return new Tc({ log: logger });
+  } catch (err) {
+    logger.warn({ err }, 'no rtnetlink socket: TC quarantine, audit and offload stats are off');
+    return undefined;
+  }
+}
+
+async function leasedDevices(pool: VfPool | undefined, uplink: string): Promise<{ name: string; ifindex: number }[]> {
+  const out: { name: string; ifindex: number }[] = [];
+  for (const name of [...(pool?.leases() ?? []).map((l) => l.representor), uplink]) {
+    const ifindex = await sysfsIfindex(name);
+    if (ifindex !== undefined) out.push({ name, ifindex });
+  }
+  return out;
 }
 
 function hwBackend(config: AgentConfig): HwBackend {

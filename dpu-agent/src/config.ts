@@ -115,6 +115,18 @@ export interface AgentConfig {
     readonly orphanGraceMs: number;
     readonly gcIntervalMs: number;
   };
+  /** TC on representors and the uplink (hw.uplink) (offload/): quarantine filter, audit, stats. */
+  readonly offload: {
+    /** Drop filter at ingress of unleased representors on top of link-down (false = link-down only). */
+    readonly tcQuarantine: boolean;
+    /** Audit the TC filters of representors and uplinks (foreign → removed/alerted per reconcile.repairDrift). */
+    readonly tcAudit: boolean;
+    readonly tcAuditIntervalMs: number;
+    /** A scrape never dumps TC more than once per this. */
+    readonly statsIntervalMs: number;
+    /** ovs-vswitchd's run dir (its pidfile and unixctl socket), for dpctl/dump-flows. */
+    readonly ovsRundir: string;
+  };
   readonly hw: {
     readonly backend: 'emulated' | 'bluefield';
     /** emulated only: the netns holding the VF ends (the lab's host). */
@@ -182,6 +194,11 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_OVN_NB_REMOTE: 'ovn.nbRemote',
   DPU_AGENT_OVN_CONTROLLER_RUNDIR: 'ovn.controllerRundir',
   DPU_AGENT_PORTS_MTU: 'ports.mtu',
+  DPU_AGENT_OFFLOAD_TC_QUARANTINE: 'offload.tcQuarantine',
+  DPU_AGENT_OFFLOAD_TC_AUDIT: 'offload.tcAudit',
+  DPU_AGENT_OFFLOAD_TC_AUDIT_INTERVAL_MS: 'offload.tcAuditIntervalMs',
+  DPU_AGENT_OFFLOAD_STATS_INTERVAL_MS: 'offload.statsIntervalMs',
+  DPU_AGENT_OFFLOAD_OVS_RUNDIR: 'offload.ovsRundir',
   DPU_AGENT_HW_BACKEND: 'hw.backend',
   DPU_AGENT_HW_HOST_NETNS: 'hw.hostNetns',
   DPU_AGENT_HW_UPLINK: 'hw.uplink',
@@ -212,7 +229,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
     const v = env[name];
     if (v !== undefined) setPath(merged, path, v);
   }
-  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log', 'api', 'metrics', 'ovn', 'ports', 'hw']);
+  checkKeys(merged, '', ['ovsdb', 'chassis', 'reconcile', 'log', 'api', 'metrics', 'ovn', 'ports', 'hw', 'offload']);
   const ovsdb = section(merged, 'ovsdb');
   const chassis = section(merged, 'chassis');
   const reconcile = section(merged, 'reconcile');
@@ -230,6 +247,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey', 'controllerRundir']);
   checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs']);
   checkKeys(hw, 'hw.', ['backend', 'hostNetns', 'uplink']);
+  const offload = section(merged, 'offload');
+  checkKeys(offload, 'offload.', ['tcQuarantine', 'tcAudit', 'tcAuditIntervalMs', 'statsIntervalMs', 'ovsRundir']);
   const nbRemote = ovn['nbRemote'] === undefined ? undefined : str(ovn, 'ovn.nbRemote');
   if (nbRemote !== undefined) remotes('ovn.nbRemote', nbRemote);
   const ovnTls = tlsSection(ovn, 'ovn.tls');
@@ -310,6 +329,13 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
       gcIntervalMs: int(ports, 'ports.gcIntervalMs', 10_000, 100, 3_600_000),
     },
     hw: { backend: hwBackend, hostNetns, uplink: str(hw, 'hw.uplink', 'p0') },
+    offload: {
+      tcQuarantine: bool(offload, 'offload.tcQuarantine', true),
+      tcAudit: bool(offload, 'offload.tcAudit', true),
+      tcAuditIntervalMs: int(offload, 'offload.tcAuditIntervalMs', 30_000, 1000, 3_600_000),
+      statsIntervalMs: int(offload, 'offload.statsIntervalMs', 5000, 500, 600_000),
+      ovsRundir: str(offload, 'offload.ovsRundir', '/var/run/openvswitch'),
+    },
   });
 }
 

@@ -158,11 +158,12 @@ export class TcAudit extends EventEmitter {
     this.ifindexOf = opts.ifindexOf ?? sysfsIfindex;
   }
 
-  start(): void {
+  /** Periodic passes, plus notification-driven ones from `events` (default: the option). */
+  start(events: TcEvents | undefined = this.opts.events): void {
     this.stopped = false;
     this.timer = setInterval(() => void this.schedule(), this.opts.intervalMs);
     this.timer.unref();
-    const ev = this.opts.events;
+    const ev = events;
     if (ev) {
       ev.on('change', (ifindex) => this.touch(ifindex));
       ev.on('overrun', () => this.touch(undefined));
