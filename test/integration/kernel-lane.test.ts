@@ -44,6 +44,15 @@ function runLane(): Promise<LaneResult> {
 
 const tail = (s: string, n = 40) => s.trimEnd().split('\n').slice(-n).join('\n');
 
+/** A kernel test's own output: the lines between `--- NAME` and its PASS/FAIL line. */
+function section(output: string, name: string): string {
+  const lines = output.split('\n');
+  const start = lines.indexOf(`--- ${name}`);
+  if (start < 0) return '(never started)';
+  const end = lines.findIndex((l, i) => i > start && /^(PASS|FAIL) /.test(l));
+  return tail(lines.slice(start + 1, end < 0 ? undefined : end + 1).join('\n'), 60);
+}
+
 t.test('kernel tests pass inside the lane', async (t) => {
   t.ok(kernelTests.includes('smoke'), 'test/kernel/smoke.ts exists');
   const r = await runLane();
@@ -55,7 +64,8 @@ t.test('kernel tests pass inside the lane', async (t) => {
     : `exit ${r.code ?? r.signal}`;
   t.equal(r.code, 0, r.code === 0 ? 'scripts/kernel-lane exits 0' : `scripts/kernel-lane: ${why}; its output ends with:\n${tail(r.output)}`);
   for (const name of kernelTests) {
-    t.match(r.output, new RegExp(`^PASS ${name} \\(`, 'm'), `kernel test ${name} passed`);
+    const ok = new RegExp(`^PASS ${name} \\(`, 'm').test(r.output);
+    t.ok(ok, ok ? `kernel test ${name} passed` : `kernel test ${name} did not pass; its output:\n${section(r.output, name)}`);
   }
   t.match(r.output, new RegExp(`^kernel tests: ${kernelTests.length} passed, 0 failed$`, 'm'), 'runner summary: all passed');
 });

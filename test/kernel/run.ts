@@ -4,8 +4,9 @@
 // kernelTestNames) or only the NAMEs given (without .ts): one node process each, one
 // after the other (they share the guest's kernel), each bounded by
 // KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
-// per test and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.
-import { spawn } from 'node:child_process';
+// per test (a FAIL after the kernel log lines the test caused: segfaults, OOM kills)
+// and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { inKernelLane, KERNEL_TEST_DIR, kernelTestNames } from '../helpers/kernel.ts';
 
@@ -39,10 +40,16 @@ function runOne(name: string): Promise<number | string> {
   });
 }
 
+/** The kernel log's lines (same as: dmesg). Segfaults and OOM kills show up only there. */
+function kernelLog(): string[] {
+  return spawnSync('dmesg', { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];
+}
+
 let passed = 0;
 const failed: string[] = [];
 for (const name of names) {
   const t0 = performance.now();
+  const logStart = kernelLog().length;
   console.log(`--- ${name}`);
   const result = await runOne(name);
   const secs = ((performance.now() - t0) / 1000).toFixed(1);
@@ -51,6 +58,7 @@ for (const name of names) {
     console.log(`PASS ${name} (${secs}s)`);
   } else {
     failed.push(name);
+    for (const line of kernelLog().slice(logStart).slice(-20)) console.log(`dmesg: ${line}`);
     console.log(`FAIL ${name} (${typeof result === 'number' ? `exit ${result}` : result}, ${secs}s)`);
   }
 }
