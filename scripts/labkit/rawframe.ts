@@ -2,7 +2,8 @@
 // can put on a VF: forged source MAC/IP, gratuitous ARP for someone else's address.
 // Builders are pure; `sendFrames` writes them on an AF_PACKET socket through libc
 // (koffi, as tc/sockopt.ts does), so no packet tool (scapy, mausezahn) is needed.
-//   node --import tsx scripts/labkit/rawframe.ts DEV COUNT HEXFRAME   (inside the netns)
+//   node --import tsx scripts/labkit/rawframe.ts send DEV COUNT HEXFRAME     (inside the netns)
+//   node --import tsx scripts/labkit/rawframe.ts capture DEV MS NEEDLEHEX…  (counts matching frames)
 import koffi from 'koffi';
 
 const mac = (s: string): Buffer => Buffer.from(s.split(':').map((x) => parseInt(x, 16)));
@@ -40,8 +41,8 @@ export function arpFrame(o: { ethSrc: string; sha: string; spa: string; tha?: st
 }
 
 /** ICMP echo request with whatever source MAC/IP the sender claims. */
-export function icmpEchoFrame(o: { ethSrc: string; ethDst: string; src: string; dst: string; id?: number; seq?: number }): Buffer {
-  const icmp = Buffer.alloc(8 + 32, 0x61);
+export function icmpEchoFrame(o: { ethSrc: string; ethDst: string; src: string; dst: string; id?: number; seq?: number; fill?: number }): Buffer {
+  const icmp = Buffer.alloc(8 + 32, o.fill ?? 0x61);
   icmp[0] = 8;
   icmp[1] = 0;
   icmp.writeUInt16BE(0, 2);
@@ -89,11 +90,65 @@ export function sendFrames(dev: string, frame: Buffer, count: number): number {
   }
 }
 
+/**
+ * Counts frames received on `dev` for `ms` that contain each needle (hex byte
+ * strings, e.g. an ARP sha+spa pair or a payload marker). Outgoing frames are
+ * skipped (sockaddr_ll pkttype PACKET_OUTGOING). Prints "ready" once listening.
+ */
+export function captureCount(dev: string, ms: number, needles: string[], onReady: () => void): number[] {
+  const lib = koffi.load('libc.so.6');
+  const socket = lib.func('int socket(int domain, int type, int protocol)');
+  const ifindex = lib.func('unsigned int if_nametoindex(const char *name)');
+  const bind = lib.func('int bind(int fd, const void *addr, unsigned int alen)');
+  const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, unsigned int len)');
+  const recvfrom = lib.func('long recvfrom(int fd, void *buf, unsigned long len, int flags, void *addr, _Inout_ unsigned int *alen)');
+  const close = lib.func('int close(int fd)');
+  const ETH_P_ALL_BE = 0x0300; // htons(0x0003)
+  const fd = socket(17, 3, ETH_P_ALL_BE) as number;
+  if (fd < 0) throw new Error('socket(AF_PACKET) failed (root?)');
+  const counts = needles.map(() => 0);
+  const want = needles.map((n) => Buffer.from(n, 'hex'));
+  try {
+    const idx = ifindex(dev) as number;
+    if (!idx) throw new Error(`no interface ${dev}`);
+    const sll = Buffer.alloc(20);
+    sll.writeUInt16LE(17, 0);
+    sll.writeUInt16BE(0x0003, 2);
+    sll.writeInt32LE(idx, 4);
+    if ((bind(fd, sll, sll.length) as number) !== 0) throw new Error('bind failed');
+    const tv = Buffer.alloc(16);
+    tv.writeBigInt64LE(0n, 0);
+    tv.writeBigInt64LE(100_000n, 8); // 100 ms
+    setsockopt(fd, 1, 20, tv, tv.length); // SOL_SOCKET, SO_RCVTIMEO
+    onReady();
+    const buf = Buffer.alloc(65536);
+    const from = Buffer.alloc(20);
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const alen = [20];
+      const n = recvfrom(fd, buf, buf.length, 0, from, alen) as number;
+      if (n <= 0) continue;
+      if (from[10] === 4) continue; // PACKET_OUTGOING
+      const frame = buf.subarray(0, n);
+      want.forEach((w, i) => {
+        if (frame.includes(w)) counts[i] = (counts[i] ?? 0) + 1;
+      });
+    }
+  } finally {
+    close(fd);
+  }
+  return counts;
+}
+
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  const [dev, count, hex] = process.argv.slice(2);
-  if (!dev || !count || !hex) {
-    process.stderr.write('usage: rawframe.ts DEV COUNT HEXFRAME\n');
+  const [mode, dev, a, ...rest] = process.argv.slice(2);
+  if (mode === 'send' && dev && a && rest[0]) {
+    process.stdout.write(`${sendFrames(dev, Buffer.from(rest[0], 'hex'), Number(a))}\n`);
+  } else if (mode === 'capture' && dev && a) {
+    const counts = captureCount(dev, Number(a), rest, () => process.stdout.write('ready\n'));
+    process.stdout.write(`${JSON.stringify(counts)}\n`);
+  } else {
+    process.stderr.write('usage: rawframe.ts send DEV COUNT HEXFRAME | capture DEV MS NEEDLEHEX…\n');
     process.exit(2);
   }
-  process.stdout.write(`${sendFrames(dev, Buffer.from(hex, 'hex'), Number(count))}\n`);
 }
