@@ -4,11 +4,14 @@
 // (no hardware behind a veth) stay in software: not_in_hw, counters moving.
 //   pod1: eth0 192.0.2.11 <-> sw: rep1 ┐
 //   pod2: eth0 192.0.2.12 <-> sw: rep2 ┴ br0 (ovs-vswitchd in sw, datapath_type=system)
-// Checked with: ovs-appctl dpctl/dump-flows type=tc; tc -n sw -s -j filter show dev repN ingress
+// Checked with: ovs-appctl dpctl/dump-flows type=tc; tc -n sw -s -j filter show dev repN ingress;
+// then OUR offload stats collector, run in sw by test/helpers/offload-probe.ts: its counters
+// move with new traffic and its flow count / UFIDs equal dpctl/dump-flows type=tc.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { addNetns, addVeth, delNetns, ipn, linkUp } from '../../scripts/labkit/netns.ts';
 import { startOvsDaemon, stopProc } from '../../scripts/labkit/procs.ts';
 import { inNs, poll, run, sh } from '../../scripts/labkit/sh.ts';
@@ -16,6 +19,7 @@ import type { ProcRecord } from '../../scripts/labkit/state.ts';
 import { check, filterPackets, kernelTest, requireModules, tcIngressFilters, type TcFilterJson } from '../helpers/kernel.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+const PROBE = fileURLToPath(new URL('../helpers/offload-probe.ts', import.meta.url));
 const tag = `klo${randomBytes(2).toString('hex')}`;
 const sw = `${tag}-sw`;
 const pods = [
@@ -87,6 +91,14 @@ await kernelTest('ovs-offload', async (defer) => {
   // through an upcall before its flow exists, so allow for those.
   check(total >= PINGS, `flower counters moved by ${total} in all, expected >= ${PINGS}: ${JSON.stringify(packets)}`);
   console.log(`ovs-offload: ${filters.length} flower filters (not_in_hw) on ${pods.map((p) => p.rep).join(', ')}, ${total} packets`);
+
+  // OUR collector on the same representors (in sw's netns: the probe is a child there).
+  const probe = await run(inNs(sw, [process.execPath, '--import', 'tsx', PROBE, ]), {
+    env: { ...process.env, PROBE_DEVICES: pods.map((p) => p.rep).join(','), PROBE_RUNDIR: dir, PROBE_PING: `${pods[0].ns} ${pods[1].ip} ${PINGS}` },
+    timeoutMs: 90_000,
+  });
+  process.stdout.write(probe.stdout);
+  check(probe.code === 0, `offload collector probe failed: ${probe.stdout.split('\n').filter((l) => l.startsWith('not ok')).join(' ')}${probe.stderr}`);
 
   const log = readFileSync(join(dir, 'ovs-vswitchd.log'), 'utf8');
   for (const p of pods) {

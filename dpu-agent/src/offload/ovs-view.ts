@@ -67,7 +67,12 @@ export class UnixctlOvsView implements OvsView {
 
   // same as: ovs-appctl dpctl/dump-flows -m type=tc
   async tcUfids(): Promise<Set<string>> {
-    return ufidsFromDumpFlows(await this.call('dpctl/dump-flows', ['-m', 'type=tc']));
+    return ufidsFromDumpFlows(await this.dumpFlows('type=tc', true));
+  }
+
+  /** `dpctl/dump-flows [-m] TYPE` text. */
+  dumpFlows(type: string, verbose = false): Promise<string> {
+    return this.call('dpctl/dump-flows', [...(verbose ? ['-m'] : []), type]);
   }
 
   // same as: ovs-appctl dpctl/dump-flows type=offloaded | wc -l

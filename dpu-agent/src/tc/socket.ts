@@ -55,6 +55,7 @@ export class RtNetlink {
   private readonly log: Logger;
   /** NETLINK_EXT_ACK is on: errors carry the kernel's extack text. */
   readonly extAck: boolean;
+  private dumpTail: Promise<unknown> = Promise.resolve();
   /** Replies that matched no request (late after a timeout, or notifications). */
   strayMessages = 0;
 
@@ -93,9 +94,16 @@ export class RtNetlink {
     return this.send(build, what, false);
   }
 
-  /** Sends a NLM_F_DUMP request and resolves with every part until NLMSG_DONE. */
+  /**
+   * Sends a NLM_F_DUMP request and resolves with every part until NLMSG_DONE.
+   * Dumps on one socket run one after another: the kernel keeps one dump
+   * callback per socket and answers a second NLM_F_DUMP with EBUSY
+   * (af_netlink.c __netlink_dump_start). Plain requests still overlap them.
+   */
   dump(build: (seq: number) => Buffer, what: string): Promise<NlMessage[]> {
-    return this.send(build, what, true);
+    const run = this.dumpTail.then(() => this.send(build, what, true));
+    this.dumpTail = run.catch(() => undefined);
+    return run;
   }
 
   close(): void {
