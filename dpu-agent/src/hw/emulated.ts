@@ -96,13 +96,45 @@ export class EmulatedHw implements HwBackend {
     const norm = normaliseVfMac(mac);
     const dev = this.vfNetdev(vf);
     representorName(vf); // validates the id
-    await this.must(['ip', '-n', this.opts.hostNs, 'link', 'set', 'dev', dev, 'address', norm], `set MAC of VF ${vf.pf}/${vf.vf}`);
+    const r = await this.run(['ip', '-n', this.opts.hostNs, 'link', 'set', 'dev', dev, 'address', norm]);
+    if (r.code === 0) return;
+    // Not in the host netns any more (moved into a pod): find it as the representor's peer.
+    const at = /Cannot find device|does not exist/i.test(r.stderr) ? await this.locateVf(vf) : undefined;
+    if (!at || at.ns === this.opts.hostNs) throw new HwError(`set MAC of VF ${vf.pf}/${vf.vf}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    await this.must(['ip', '-n', at.ns, 'link', 'set', 'dev', at.dev, 'address', norm], `set MAC of VF ${vf.pf}/${vf.vf}`);
   }
 
   async getVfMac(vf: VfId): Promise<string | undefined> {
-    const r = await this.run(['ip', '-j', '-n', this.opts.hostNs, 'link', 'show', 'dev', this.vfNetdev(vf)]);
+    const at = await this.locateVf(vf);
+    if (!at) return undefined;
+    const r = await this.run(['ip', '-j', '-n', at.ns, 'link', 'show', 'dev', at.dev]);
     if (r.code !== 0) return undefined;
     const [l] = JSON.parse(r.stdout) as IpLink[];
     return l?.address;
+  }
+
+  /**
+   * Where the VF's netdev is now. Real eSwitch firmware reaches a VF wherever the host
+   * moved it (devlink works on the port function); a veth end moved into a pod netns
+   * (and renamed eth0) is found as the representor's peer: link_netnsid/link_index of
+   * the representor, the netns named by that nsid (same as: ip -j link show pf0vfN;
+   * ip -j netns list-id; ip -j -n NS link show).
+   */
+  private async locateVf(vf: VfId): Promise<{ ns: string; dev: string } | undefined> {
+    const dev = this.vfNetdev(vf);
+    const inHost = await this.run(['ip', '-j', '-n', this.opts.hostNs, 'link', 'show', 'dev', dev]);
+    if (inHost.code === 0) return { ns: this.opts.hostNs, dev };
+    const rep = await this.run(this.ip(this.opts.dpuNs, ['-j', 'link', 'show', 'dev', representorName(vf)]));
+    if (rep.code !== 0) return undefined;
+    const [l] = JSON.parse(rep.stdout || '[]') as (IpLink & { link_index?: number; link_netnsid?: number })[];
+    if (l?.link_index === undefined || l.link_netnsid === undefined) return undefined;
+    const ids = await this.run(this.ip(this.opts.dpuNs, ['-j', 'netns', 'list-id']));
+    if (ids.code !== 0) return undefined;
+    const ns = (JSON.parse(ids.stdout || '[]') as { nsid: number; name?: string }[]).find((x) => x.nsid === l.link_netnsid)?.name;
+    if (!ns) return undefined;
+    const links = await this.run(['ip', '-j', '-n', ns, 'link', 'show']);
+    if (links.code !== 0) return undefined;
+    const peer = (JSON.parse(links.stdout || '[]') as IpLink[]).find((x) => x.ifindex === l.link_index);
+    return peer ? { ns, dev: peer.ifname } : undefined;
   }
 }
