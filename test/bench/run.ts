@@ -1,8 +1,10 @@
 // Bench dispatcher: `npm run bench -- NAME [args…]` → test/bench/NAME.ts's main(args).
 // Each bench prints human-readable lines, then ends with one JSON line {"bench":NAME,…}.
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
+  attach: () => import('./attach.ts'),
   lab: () => import('./lab.ts'),
   plug: () => import('./plug.ts'),
+  scrape: () => import('./scrape.ts'),
   'tc-dump': () => import('./tc-dump.ts'),
 };
 

@@ -15,7 +15,11 @@ export interface FakeTcOptions {
   readonly kinds?: readonly string[];
   /** false: no sch_ingress/clsact (qdisc add fails EOPNOTSUPP). */
   readonly clsact?: boolean;
-  /** Where dumps come from instead of the stored filters (the bench's synthesized kernel). */
+  /**
+   * Where dumps come from instead of the stored filters (the bench's synthesized
+   * kernel: freshly decoded each time, so not cloned). Each such dump first yields
+   * to the event loop (setImmediate) as a real socket read does.
+   */
   readonly dumpSource?: (ifindex: number, parent: number) => TcFilter[];
 }
 
@@ -126,8 +130,12 @@ export class FakeTc implements TcApi {
     this.enter('filter dump', ifindex);
     this.dumps++;
     if (parent === TC_PARENT_EGRESS && this.qdiscs.get(ifindex) !== 'clsact') throw err('filter dump', ifindex, 'EINVAL');
-    const src = this.o.dumpSource ? this.o.dumpSource(ifindex, parent) : (this.filters.get(ifindex) ?? []);
-    return src.filter((f) => f.parent === parent && (o.chain === undefined || (f.chain ?? 0) === o.chain)).map((f) => structuredClone(f));
+    const keep = (f: TcFilter): boolean => f.parent === parent && (o.chain === undefined || (f.chain ?? 0) === o.chain);
+    if (this.o.dumpSource) {
+      await new Promise((r) => setImmediate(r));
+      return this.o.dumpSource(ifindex, parent).filter(keep);
+    }
+    return (this.filters.get(ifindex) ?? []).filter(keep).map((f) => structuredClone(f));
   }
 
   async dumpFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean } = {}): Promise<FlowerFilter[]> {
