@@ -1,7 +1,6 @@
 import t from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
@@ -10,7 +9,9 @@ const run = promisify(execFile);
 const repo = new URL('../../', import.meta.url).pathname;
 
 t.test('release bundle: builds reproducibly, runs without tsx, configures a chassis', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'bundle-'));
+  // Inside the repo: the native addons (netlink, koffi) stay outside the bundle and resolve from node_modules.
+  await mkdir(join(repo, '.run'), { recursive: true });
+  const dir = await mkdtemp(join(repo, '.run', 'bundle-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const a = join(dir, 'a');
   const b = join(dir, 'b');
