@@ -17,7 +17,9 @@ import {
   getU32,
   getU64,
   getU8,
+  attrLen,
   parseNested,
+  readAt,
   readS32,
   readU16,
   readU32,
@@ -314,8 +316,8 @@ function bitfield(b: Bitfield32): Buffer {
 }
 
 function getBitfield(a: NlAttr): Bitfield32 {
-  if (a.data.length < 8) throw new NetlinkMalformedError(`bitfield32 of ${a.data.length} B`);
-  return { value: readU32(a.data, 0), selector: readU32(a.data, 4) };
+  if (attrLen(a) < 8) throw new NetlinkMalformedError(`bitfield32 of ${attrLen(a)} B`);
+  return { value: readAt(a, 0, readU32), selector: readAt(a, 4, readU32) };
 }
 
 // ---------------------------------------------------------------------------
@@ -508,10 +510,12 @@ function readRateSpec(b: Buffer, at: number): RateSpec {
 // ---------------------------------------------------------------------------
 // Decoding
 
+const byType = (x: NlAttr, y: NlAttr): number => x.type - y.type;
+
 /** Decodes TCA_FLOWER_ACT: children ordered by their 1-based priority. */
 export function decodeActions(nest: NlAttr): TcAction[] {
   const list = parseNested(nest);
-  list.sort((x, y) => x.type - y.type);
+  list.sort(byType);
   return list.map(decodeAction);
 }
 
@@ -581,13 +585,14 @@ function decodeOptions(out: TcAction, opts: NlAttr): void {
   out.params = decodeParams(kind, parms, rest);
 }
 
+function withUnknown<P extends GenParms>(p: P, unknown: RawAttr[]): P {
+  if (unknown.length) p.unknown = unknown;
+  return p;
+}
+
 function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionParams {
   const b = parms.data;
   const unknown: RawAttr[] = [];
-  const done = <P extends GenParms>(p: P): P => {
-    if (unknown.length) p.unknown = unknown;
-    return p;
-  };
   switch (kind) {
     case 'gact': {
       const p: GactParams = { kind, ...readGen(b) };
@@ -596,7 +601,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
           p.prob = { ptype: readU16(a.data, 0), pval: readU16(a.data, 2), paction: readS32(a.data, 4) };
         } else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'mirred': {
       if (b.length < 28) throw new NetlinkMalformedError(`tc_mirred of ${b.length} B`);
@@ -605,7 +610,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
         if (a.type === 4) p.blockid = getU32(a);
         else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'vlan': {
       if (b.length < 24) throw new NetlinkMalformedError(`tc_vlan of ${b.length} B`);
@@ -618,7 +623,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
         else if (a.type === 8) p.pushEthSrc = bytesToMac(getBytes(a, 6));
         else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'tunnel_key': {
       if (b.length < 24) throw new NetlinkMalformedError(`tc_tunnel_key of ${b.length} B`);
@@ -637,7 +642,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
         else if (a.type === 14) p.noFrag = true;
         else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'ct': {
       const p: CtParams = { kind, ...readGen(b) };
@@ -659,7 +664,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
         else if (a.type === 18) p.helperProto = getU8(a);
         else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'pedit': {
       if (b.length < 24) throw new NetlinkMalformedError(`tc_pedit_sel of ${b.length} B`);
@@ -691,12 +696,12 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
           });
         } else unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
     case 'csum': {
       if (b.length < 24) throw new NetlinkMalformedError(`tc_csum of ${b.length} B`);
       for (const a of rest) unknown.push(toRaw(a));
-      return done({ kind, ...readGen(b), updateFlags: readU32(b, 20) });
+      return withUnknown({ kind, ...readGen(b), updateFlags: readU32(b, 20) }, unknown);
     }
     case 'police': {
       if (b.length < 56) throw new NetlinkMalformedError(`tc_police of ${b.length} B`);
@@ -730,7 +735,7 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
         else if (a.type === 11) p.pktburst64 = getU64(a);
         else if (a.type !== 3) unknown.push(toRaw(a));
       }
-      return done(p);
+      return withUnknown(p, unknown);
     }
   }
 }

@@ -22,7 +22,7 @@ import {
   getU16,
   getU32,
   getU8,
-  parseAttrs,
+  parseNested,
   toRaw,
 } from './nl.ts';
 import { TcInvalidError } from '../errors.ts';
@@ -408,7 +408,7 @@ export function decodeFlowerOptions(opts: NlAttr): FlowerOptions {
   const key: FlowerKey = {};
   const out: FlowerOptions = { key, actions: [] };
   const rec = key as Record<string, string | number>;
-  for (const a of parseAttrs(opts.data)) {
+  for (const a of parseNested(opts)) {
     const spec = BY_ID[a.type];
     if (spec) {
       rec[spec[0]] = get(a, spec[1]);

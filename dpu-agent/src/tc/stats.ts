@@ -7,7 +7,7 @@
 // come as TCA_STATS_PKT64 right after the BASIC/BASIC_HW they replace
 // (net/core/gen_stats.c ___gnet_stats_copy_basic).
 // Counters are JS numbers: exact up to 2^53−1, then rounded (relative error < 2^-52).
-import { type AttrWriter, type NlAttr, type RawAttr, getU64, parseNested, readU32, readU64, toRaw, writeU32, writeU64 } from './nl.ts';
+import { type AttrWriter, type NlAttr, type RawAttr, attrLen, getU64, parseNested, readAt, readU32, readU64, toRaw, writeU32, writeU64 } from './nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
 export const TCA_STATS_BASIC = 1;
@@ -101,8 +101,8 @@ export function decodeStats(a: NlAttr): ActionStats {
       case TCA_STATS_BASIC:
       case TCA_STATS_BASIC_HW: {
         // 12 bytes on 32-bit ABIs (u64 aligned to 4), 16 elsewhere.
-        if (c.data.length < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${c.data.length} B`);
-        last = { bytes: readU64(c.data, 0), packets: readU32(c.data, 8) };
+        if (attrLen(c) < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${attrLen(c)} B`);
+        last = { bytes: readAt(c, 0, readU64), packets: readAt(c, 8, readU32) };
         if (c.type === TCA_STATS_BASIC) s.basic = last;
         else s.basicHw = last;
         break;
@@ -119,9 +119,8 @@ export function decodeStats(a: NlAttr): ActionStats {
         last = undefined;
         break;
       case TCA_STATS_QUEUE: {
-        if (c.data.length < 20) throw new NetlinkMalformedError(`gnet_stats_queue of ${c.data.length} B`);
-        const r = (i: number): number => readU32(c.data, i * 4);
-        s.queue = { qlen: r(0), backlog: r(1), drops: r(2), requeues: r(3), overlimits: r(4) };
+        if (attrLen(c) < 20) throw new NetlinkMalformedError(`gnet_stats_queue of ${attrLen(c)} B`);
+        s.queue = { qlen: readAt(c, 0, readU32), backlog: readAt(c, 4, readU32), drops: readAt(c, 8, readU32), requeues: readAt(c, 12, readU32), overlimits: readAt(c, 16, readU32) };
         last = undefined;
         break;
       }
@@ -156,9 +155,10 @@ export function encodeTm(w: AttrWriter, type: number, tm: TcfTm): void {
 }
 
 export function decodeTm(a: NlAttr): TcfTm {
-  if (a.data.length < 24) throw new NetlinkMalformedError(`tcf_t of ${a.data.length} B`);
-  const tm: TcfTm = { install: readU64(a.data, 0), lastuse: readU64(a.data, 8), expires: readU64(a.data, 16) };
-  if (a.data.length >= 32) tm.firstuse = readU64(a.data, 24);
+  const n = attrLen(a);
+  if (n < 24) throw new NetlinkMalformedError(`tcf_t of ${n} B`);
+  const tm: TcfTm = { install: readAt(a, 0, readU64), lastuse: readAt(a, 8, readU64), expires: readAt(a, 16, readU64) };
+  if (n >= 32) tm.firstuse = readAt(a, 24, readU64);
   return tm;
 }
 
