@@ -8,7 +8,7 @@ import {
   POD_UID_KEY, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName,
 } from './plan.ts';
 import { caPath, pemPair } from './pki.ts';
-import { startOvsDaemon } from './procs.ts';
+import { startOvsDaemon, stopProc } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
 import type { DpuState } from './state.ts';
@@ -166,6 +166,19 @@ export function agentConfig(run: LabRun, d: DpuState): object {
     ports: { ovnInstalledTimeoutMs: 25_000 },
     log: { level: 'info' },
   };
+}
+
+/**
+ * Restarts one of dpuK's OVS/OVN daemons (fault tests): SIGTERM to the recorded pid
+ * (bounded, then SIGKILL), start it again with the same arguments, record the new pid.
+ * The DB file survives, so ovsdb-server comes back with every lease.
+ */
+export async function restartDaemon(run: LabRun, d: DpuState, which: 'ovsdb-server' | 'ovn-controller'): Promise<void> {
+  const old = run.proc(`${d.name}/${which}`);
+  if (!(await stopProc(old))) throw new Error(`${d.name}/${which} pid ${old.pid} did not stop`);
+  const env = { OVS_RUNDIR: d.dir, OVN_RUNDIR: d.dir, OVS_DBDIR: d.dir };
+  const argv = which === 'ovsdb-server' ? ['ovsdb-server', `${d.dir}/conf.db`, `--remote=punix:${d.dir}/db.sock`] : ['ovn-controller', `unix:${d.dir}/db.sock`];
+  await startOvsDaemon({ name: `${d.name}/${which}`, ns: d.ns, dir: d.dir, stem: which, env, argv }, run.recordProc);
 }
 
 /** Pings every other DPU's tunnel IP once so the userspace datapath has resolved its next hops (DESIGN §6). */
