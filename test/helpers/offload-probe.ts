@@ -77,16 +77,23 @@ try {
   console.log(`offload-probe: collector = dpctl/dump-flows type=tc (${s3.filters} flows, UFIDs = action cookies), +${s2.delta.swPackets} sw packets; offload-stats-show: ${JSON.stringify(statsShow.trim())}`);
 
   if (process.env['RECORD_FIXTURES'] === '1') {
+    // The dump and tc's view of it must describe the same filters: OVS may add or expire
+    // a flow in between, so take them until the counts agree (at most 5 times).
+    const take = async (ifindex: number, terse: boolean): Promise<{ bin: Buffer; n: number }> => {
+      const msgs = await tc.nl.dump((seq) => encodeDumpRequest(ifindex, TC_PARENT_INGRESS, seq, { terse }), 'record dump');
+      const bin = Buffer.concat(msgs.map((m) => encodeMessage({ type: m.hdr.type, flags: m.hdr.flags, seq: m.hdr.seq, pid: m.hdr.pid }, m.body)));
+      return { bin, n: msgs.filter((m) => m.body.readUInt32LE(8) !== 0).length };
+    };
     for (const d of devices) {
-      for (const terse of [false, true]) {
-        const msgs = await tc.nl.dump((seq) => encodeDumpRequest(d.ifindex, TC_PARENT_INGRESS, seq, { terse }), 'record dump');
-        const bin = Buffer.concat(msgs.map((m) => encodeMessage({ type: m.hdr.type, flags: m.hdr.flags, seq: m.hdr.seq, pid: m.hdr.pid }, m.body)));
-        const name = `kernel-ovs-${d.name}${terse ? '-terse' : ''}`;
-        console.log(`@@fixture ${name}.bin ${bin.toString('base64')}`);
-        if (!terse) {
-          const json = execFileSync('tc', ['-s', '-j', 'filter', 'show', 'dev', d.name, 'ingress'], { encoding: 'utf8' });
-          console.log(`@@fixture ${name}.tc.json ${Buffer.from(JSON.stringify(JSON.parse(json), null, 1) + '\n').toString('base64')}`);
-        }
+      for (let i = 0; i < 5; i++) {
+        const full = await take(d.ifindex, false);
+        const json = JSON.parse(execFileSync('tc', ['-s', '-j', 'filter', 'show', 'dev', d.name, 'ingress'], { encoding: 'utf8' })) as Array<{ options?: unknown }>;
+        const terse = await take(d.ifindex, true);
+        if (json.filter((f) => f.options !== undefined).length !== full.n || terse.n !== full.n) continue;
+        console.log(`@@fixture kernel-ovs-${d.name}.bin ${full.bin.toString('base64')}`);
+        console.log(`@@fixture kernel-ovs-${d.name}.tc.json ${Buffer.from(JSON.stringify(json, null, 1) + '\n').toString('base64')}`);
+        console.log(`@@fixture kernel-ovs-${d.name}-terse.bin ${terse.bin.toString('base64')}`);
+        break;
       }
     }
   }
