@@ -112,3 +112,27 @@ t.test('cache: at most one dump per interval, single-flight, stale served while 
   t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), 5, '…the next one the new dump');
   t.equal(c.refreshes, 2);
 });
+
+t.test('real kernel terse dumps (recorded in the lane from OVS): flags and counters are there', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { parseMessages } = await import('../tc/nl.ts');
+  const { decodeFilterMessage, RTM_NEWTFILTER } = await import('../tc/index.ts');
+  const dir = fileURLToPath(new URL('../tc/testdata/', import.meta.url));
+  const load = (name: string) =>
+    parseMessages(readFileSync(dir + name))
+      .filter((m) => m.hdr.type === RTM_NEWTFILTER)
+      .map(decodeFilterMessage)
+      .filter((f) => f.handle !== 0);
+  const terse = load('kernel-ovs-rep1-terse.bin');
+  const full = load('kernel-ovs-rep1.bin');
+  t.ok(terse.length > 0 && terse.length === full.length);
+  const tc = new FakeTc({ dumpSource: () => terse.map((f) => ({ ...f, parent: TC_PARENT_INGRESS })) });
+  const metrics = createMetrics({ processMetrics: false });
+  const c = new OffloadCollector({ tc, devices: async () => [{ name: 'rep1', ifindex: terse[0]!.ifindex }], intervalMs: 5000, metrics, logger: memoryLogger().logger });
+  const s = await c.refresh();
+  t.equal(s.notInHw, terse.length, 'terse dumps carry NOT_IN_HW');
+  t.ok(s.delta.swPackets > 0, 'and the action counters');
+  const fullSw = full.reduce((n, f) => n + ('stats' in f && f.stats ? f.stats.sw.packets : 0), 0);
+  t.equal(s.delta.swPackets, fullSw, 'same counters as the full dump');
+});
