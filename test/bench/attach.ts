@@ -14,8 +14,7 @@
 //     (ovn-installed set: no ovn-controller in the rig): RSS once ready, and restart →
 //     "VF pool rebuilt" / "agent ready" times.
 // Ends with one JSON line {"bench":"attach",…}.
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -160,7 +159,9 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
   const tag = `dpr${randomBytes(3).toString('hex')}`;
   const dpuNs = `${tag}-dpu`;
   const hostNs = `${tag}-host`;
-  const dir = mkdtempSync(join(tmpdir(), 'dpu-rig-'));
+  // Under the repo's .run/ (git-ignored) so the bundle's native externals resolve from node_modules.
+  mkdirSync(join(REPO_ROOT, '.run'), { recursive: true });
+  const dir = mkdtempSync(join(REPO_ROOT, '.run', 'rig-'));
   const teardowns: (() => unknown)[] = [];
   const th = { teardown: (fn: () => unknown) => void teardowns.push(fn) };
   let agent: ProcRecord | undefined;
