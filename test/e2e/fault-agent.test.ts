@@ -13,7 +13,7 @@ import { HostSide, type CallReply } from '../../scripts/labkit/hostclient.ts';
 import { linkShow } from '../../scripts/labkit/netns.ts';
 import { repName, vfName } from '../../scripts/labkit/plan.ts';
 import { addPod, controlPlane, createLsp, dpuOf, preparePod, shimAdd } from '../../scripts/labkit/pods.ts';
-import { ping } from '../../scripts/labkit/probe.ts';
+import { ping, triesUntil } from '../../scripts/labkit/probe.ts';
 import { isAlive } from '../../scripts/labkit/procs.ts';
 import { poll, sleep } from '../../scripts/labkit/sh.ts';
 import { keyOf, leakCount, lspOnlyPod, type LspPod } from '../helpers/attacks.ts';
@@ -55,7 +55,9 @@ if (skip) {
     const retry = await shimAdd(run, pod);
     t.equal(retry.exit, 0, `CNI retry (same sandbox) succeeds: ${JSON.stringify(retry.out)}`);
     t.equal([...(await dpuLeaseView(d1)).leases.values()].filter((e) => e.get('iface-id') === pod.lsp).length, 1, 'exactly one lease');
-    t.equal((await ping(pod, peer.ip, { count: 3 })).received, 3, 'and the pod has traffic');
+    // Under load the first probes after the restarts can be lost (flows, ARP): bounded, 20 probes.
+    const reach = await triesUntil(pod, peer.ip, 'reachable', 20);
+    t.ok(reach !== undefined, `and the pod has traffic (probe ${reach})`);
     t.same((await checkConsistency(run)).problems, [], 'no leaked port, lease or MAC');
   });
 
