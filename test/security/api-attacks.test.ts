@@ -205,10 +205,10 @@ if (skip) {
         runs++;
         const attachment = { pod: { namespace: v.namespace, name: v.name, uid: v.uid }, sandboxId: v.sandboxId, ifname: v.ifname };
         const isVictim = v.namespace === victim.namespace && v.name === victim.name && v.uid === victim.uid && v.sandboxId === victim.sandbox && v.ifname === 'eth0' && v.as === 'host1';
-        const r = await hs.call(v.op, { attachment }, { as: v.as, timeoutMs: 15_000 });
         // Only the victim's own key, with its own cert, may succeed (idempotent allocate / get).
-        // A release of it would succeed too, so the generator never asks for that one.
+        // Its release would legitimately succeed too (the owner asking): that one is not sent.
         if (v.op === 'releaseVf' && isVictim) return true;
+        const r = await hs.call(v.op, { attachment }, { as: v.as, timeoutMs: 15_000 });
         const succeeded = r.ok && (v.op !== 'releaseVf' || r.res?.['released'] === true);
         const clean = !r.ok ? !['Internal', 'Unknown', 'Unavailable'].includes(String(r.code)) : true;
         if (!succeeded || isVictim) refusedN += succeeded ? 0 : 1;
