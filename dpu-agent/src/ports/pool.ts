@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
+import { op } from '../ovsdb/ops.ts';
 import { EXT, type Lease, leaseFromInterface, plugOps, unplugOps } from './lease.ts';
 import type { OvnView, PodPort } from './ovn.ts';
 import type { Quarantine } from './quarantine.ts';
@@ -82,6 +83,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       Bridge: { columns: ['name', 'ports'] },
       Port: { columns: ['name', 'interfaces'] },
       Interface: { columns: ['name', 'external_ids', 'ofport', 'error'] },
+      Open_vSwitch: { columns: ['cur_cfg'] },
     });
     this.monitor = m;
     await m.ready;
@@ -311,6 +313,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       await this.opts.quarantine.apply(rep.name);
       if (plugged) await this.unplug(rep.name);
       await this.opts.hw.setVfMac(rep, scrubMac(rep.pf, rep.vf));
+      if (plugged) await this.requarantineAfterVswitchd(rep.name);
     } catch (err) {
       // The audit (offload/) and the next start repair what is left; say loudly that something is.
       this.log.error({ err, representor: rep.name }, 'rollback incomplete');
@@ -399,8 +402,51 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     if (present) await this.opts.quarantine.apply(l.representor);
     await this.unplug(l.representor);
     if (present) await this.opts.hw.setVfMac(vf, scrubMac(l.pf, l.vf));
+    if (present) await this.requarantineAfterVswitchd(l.representor);
     this.log.info({ lsp: l.lsp, sandbox: l.key.sandboxId, representor: l.representor, why }, 'VF released');
     this.emit('released', l.representor, why);
+  }
+
+  /**
+   * ovs-vswitchd drops an unplugged port asynchronously, and on closing the netdev it
+   * restores the flags it changed by writing the whole flag word from its cached view
+   * (netdev-linux update_flags): a cache that predates our link-down puts the
+   * representor back UP — a quarantine hole seen in the lab's release cycles. So, as
+   * ovs-vsctl does without --no-wait, bump next_cfg and wait (bounded) until
+   * ovs-vswitchd reports it in cur_cfg, then quarantine again. Skipped when no
+   * ovs-vswitchd acknowledges configurations (cur_cfg 0: none running).
+   */
+  private async requarantineAfterVswitchd(representor: string, timeoutMs = 2000): Promise<void> {
+    const m = this.monitor as Monitor;
+    const curCfg = (): number => Number([...m.table('Open_vSwitch').values()][0]?.['cur_cfg'] ?? 0);
+    if (curCfg() > 0) {
+      try {
+        // same as: ovs-vsctl (without --no-wait) -- the next_cfg += 1 / wait for cur_cfg
+        const res = await this.opts.ovs.transact([
+          op.mutate('Open_vSwitch', [], [['next_cfg', '+=', 1]]),
+          op.select('Open_vSwitch', [], ['next_cfg']),
+          op.comment(`dpu-agent: wait for ovs-vswitchd to drop ${representor}`),
+        ]);
+        const want = Number(res[1]?.rows?.[0]?.['next_cfg'] ?? 0);
+        if (want > 0 && curCfg() < want) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              clearTimeout(timer);
+              m.off('change', check);
+              resolve();
+            };
+            const check = (): void => {
+              if (curCfg() >= want) done();
+            };
+            const timer = setTimeout(done, timeoutMs);
+            m.on('change', check);
+          });
+        }
+      } catch (err) {
+        this.log.warn({ err, representor }, 'could not wait for ovs-vswitchd; quarantining again anyway');
+      }
+    }
+    await this.opts.quarantine.apply(representor);
   }
 
   private async unplug(representor: string): Promise<void> {
