@@ -53,10 +53,7 @@ export class Replica {
         const u = ru as { old?: unknown; new?: unknown };
         const prev = t.get(uuid);
         if (u.new === undefined || u.new === null) {
-          if (prev) {
-            t.delete(uuid);
-            changes.push({ table, uuid, kind: 'delete', old: prev });
-          }
+          removeRow(t, table, uuid, changes);
           continue;
         }
         const decoded = decodeRow(u.new, cols);
@@ -79,10 +76,7 @@ export class Replica {
         const u = ru as Record<string, unknown>;
         const prev = t.get(uuid);
         if ('delete' in u) {
-          if (prev) {
-            t.delete(uuid);
-            changes.push({ table, uuid, kind: 'delete', old: prev });
-          }
+          removeRow(t, table, uuid, changes);
         } else if ('modify' in u) {
           if (!prev) throw new ProtocolError(`modify for unknown row ${table} ${uuid}`);
           const next: Record<string, Value> = { ...prev };
@@ -153,6 +147,13 @@ export class Replica {
     }
     return out;
   }
+}
+
+function removeRow(t: Map<string, Row>, table: string, uuid: string, changes: RowChange[]): void {
+  const prev = t.get(uuid);
+  if (!prev) return;
+  t.delete(uuid);
+  changes.push({ table, uuid, kind: 'delete', old: prev });
 }
 
 function withUuid(row: Record<string, Value>, uuid: string): Row {
