@@ -2,6 +2,7 @@
 // trust split working: overlay traffic over Geneve, a policy enforced, a forged
 // MAC dropped. Prints a summary table and tears the lab down (unless --keep).
 import { parseArgs } from 'node:util';
+import { dpuHttpGet, metricValue } from './consistency.ts';
 import { linkShow } from './netns.ts';
 import { randomPrefix, validatePrefix } from './plan.ts';
 import { addPod, dpuOf } from './pods.ts';
@@ -106,6 +107,23 @@ async function main(): Promise<number> {
     await step(rows, 'IP-spoofed packets dropped', async () => {
       const r = await spoof(pa, pb, 'ip');
       return { ok: r.delivered === 0 && r.controlAfter > 0, detail: `${r.sent} forged-IP echoes sent, ${r.delivered} reached db` };
+    });
+    await step(rows, 'agent metrics (mgmt listener, DPU side only)', async () => {
+      const { status, body } = await dpuHttpGet(dpuOf(lab, 1), '/metrics');
+      const v = (name: string, labels: Record<string, string> = {}): number => metricValue(body, name, labels) ?? 0;
+      const meanMs = (phase: string): string => {
+        const n = v('dpu_vf_attach_seconds_count', { phase });
+        return n > 0 ? ((v('dpu_vf_attach_seconds_sum', { phase }) / n) * 1000).toFixed(1) : '-';
+      };
+      const leased = v('dpu_vf_pool', { state: 'leased' });
+      const ok = status === 200 && leased >= 1 && v('dpu_vf_allocations_total', { result: 'ok' }) >= 1;
+      return {
+        ok,
+        detail:
+          `dpu1: VFs ${leased} leased / ${v('dpu_vf_pool', { state: 'free' })} free, attach mean agent ${meanMs('agent')} ms + ovn-installed ${meanMs('ovn_installed')} ms, ` +
+          `host API ok ${v('dpu_host_api_requests_total', { method: 'AllocateVf', code: 'ok' })}, ovn-controller connected ${v('dpu_ovn_controller_connected')}, ` +
+          `TC flows in_hw ${v('dpu_tc_flows', { state: 'in_hw' })} / not_in_hw ${v('dpu_tc_flows', { state: 'not_in_hw' })} (userspace datapath here: no TC; the kernel lane shows OVS flower offload)`,
+      };
     });
     return finish(rows, t0, lab, values.keep);
   } catch (err) {
