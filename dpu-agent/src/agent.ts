@@ -7,6 +7,7 @@ import { ConfigError } from './errors.ts';
 import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
 import { LinkWatch } from './hw/link-watch.ts';
+import { RtLinkQuarantine } from './hw/rtlink.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
 import { OffloadCollector } from './offload/collector.ts';
 import { UnixctlOvsView } from './offload/ovs-view.ts';
@@ -90,9 +91,11 @@ export class Agent {
       });
       this.ovn = new OvnView({ client: this.nb, logger, podUidKey: config.ovn.podUidKey });
       this.tc = openTc(logger);
+      // Link state over the same rtnetlink socket when there is one; `ip` processes otherwise.
+      const link = this.tc ? new RtLinkQuarantine(this.tc.nl) : new LinkQuarantine();
       const ovsView = new UnixctlOvsView(config.offload.ovsRundir, { logger });
       if (this.tc && config.offload.tcQuarantine) {
-        this.tcQuarantine = new TcQuarantine({ tc: this.tc, link: new LinkQuarantine(), tcPolicy: config.chassis.tcPolicy, logger });
+        this.tcQuarantine = new TcQuarantine({ tc: this.tc, link, tcPolicy: config.chassis.tcPolicy, logger });
         if (config.offload.tcAudit) {
           this.tcAudit = new TcAudit({
             tc: this.tc,
@@ -122,7 +125,7 @@ export class Agent {
         ovs: this.ovsdb,
         ovn: this.ovn,
         hw: hwBackend(config),
-        quarantine: this.tcQuarantine ?? new LinkQuarantine(),
+        quarantine: this.tcQuarantine ?? link,
         logger,
         bridge: config.chassis.bridge,
         chassisNames: [config.chassis.systemId, config.chassis.hostname],
