@@ -3,6 +3,7 @@ import type { ChassisConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
+import { CoalescedPasses } from '../util/coalesce.ts';
 import { type ChassisPlan, type Difference, type DriftKind, planChassis } from './desired.ts';
 
 // Keeps the chassis identity and br-int as configured. The first pass after
@@ -30,8 +31,11 @@ export declare interface ChassisReconciler {
 export class ChassisReconciler extends EventEmitter {
   private readonly log: Logger;
   private monitor: Monitor | undefined;
-  private running = false;
-  private again = false;
+  /** Passes run one at a time; a burst of row events collapses into one more. */
+  private readonly passes = new CoalescedPasses(
+    () => this.pass(),
+    (err) => this.log.error({ err }, 'chassis reconcile pass crashed'),
+  );
   private converged = false;
   private stopped = false;
   /** Writes the agent made (0 on a restart with nothing to change). */
@@ -79,21 +83,7 @@ export class ChassisReconciler extends EventEmitter {
 
   private schedule(): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    // Coalesce a burst of row events into one pass.
-    setImmediate(() => {
-      void this.pass().finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.schedule();
-        }
-      });
-    });
+    void this.passes.schedule();
   }
 
   private async pass(): Promise<void> {
@@ -122,7 +112,7 @@ export class ChassisReconciler extends EventEmitter {
       if (!isDrift) this.emit('applied', plan.differences);
       await this.settle();
       // One more pass confirms convergence (and emits 'converged').
-      this.again = true;
+      this.schedule();
     } catch (err) {
       // "timed out" from our wait guard, a disconnect, …: the next monitor event runs another pass.
       this.log.warn({ err }, 'chassis reconcile failed; will retry on next change');

@@ -5,6 +5,7 @@ import type { OvsdbClient } from '../ovsdb/client.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
 import { type Operation, eq, op } from '../ovsdb/ops.ts';
 import { leaseFromInterface } from '../ports/lease.ts';
+import { CoalescedPasses } from '../util/coalesce.ts';
 
 // Nothing may sit on br-int that nobody owns (DESIGN §1): a port there can
 // inject traffic straight into OVN's pipeline. Owners: the bridge's own
@@ -80,8 +81,10 @@ export class BridgeAudit extends EventEmitter {
   private monitor: Monitor | undefined;
   private readonly log: Logger;
   /** Passes run one after another; a burst of changes collapses into one queued pass. */
-  private chain: Promise<unknown> = Promise.resolve();
-  private queued = false;
+  private readonly passes = new CoalescedPasses(
+    () => this.pass(),
+    (err) => this.log.error({ err }, 'bridge audit pass crashed'),
+  );
   /** Ports already reported (alert-only) or being removed, so each is handled and counted once. */
   private readonly handled = new Set<string>();
 
@@ -108,14 +111,8 @@ export class BridgeAudit extends EventEmitter {
   }
 
   /** Queue one audit pass (at most one waits behind the running one). */
-  schedule(): Promise<unknown> {
-    if (this.queued) return this.chain;
-    this.queued = true;
-    this.chain = this.chain.then(() => {
-      this.queued = false;
-      return this.pass();
-    });
-    return this.chain;
+  schedule(): Promise<void> {
+    return this.passes.schedule();
   }
 
   private async pass(): Promise<void> {
