@@ -77,21 +77,11 @@ export interface StartOvsdbServerOptions {
   readyTimeoutMs?: number;
 }
 
-export interface OvsdbServer {
-  readonly dir: string;
+/** One ovsdb-server process we started: what both a standalone server and a Raft member offer. */
+export interface OvsdbProcess {
   readonly dbFile: string;
-  readonly dbName: string;
-  readonly schema: SchemaName;
   /** 'unix:/…/db.sock' */
   readonly unixRemote: string;
-  /** 'tcp:127.0.0.1:PORT' when opts.tcp */
-  readonly tcpRemote?: string;
-  /** 'ssl:127.0.0.1:PORT' when opts.ssl */
-  readonly sslRemote?: string;
-  /** client key/cert + CA, PEM contents, when opts.ssl */
-  readonly tls?: TlsPem;
-  /** the same client files as paths (for ovsdb-client/ovs-vsctl), when opts.ssl */
-  readonly tlsPaths?: TlsPaths;
   /** pid of the current (or last) ovsdb-server process */
   readonly pid: number;
   readonly alive: boolean;
@@ -104,6 +94,20 @@ export interface OvsdbServer {
   stop(): Promise<void>;
   /** stop if running, start again on the same db file, sockets and ports; resolves when ready */
   restart(): Promise<void>;
+}
+
+export interface OvsdbServer extends OvsdbProcess {
+  readonly dir: string;
+  readonly dbName: string;
+  readonly schema: SchemaName;
+  /** 'tcp:127.0.0.1:PORT' when opts.tcp */
+  readonly tcpRemote?: string;
+  /** 'ssl:127.0.0.1:PORT' when opts.ssl */
+  readonly sslRemote?: string;
+  /** client key/cert + CA, PEM contents, when opts.ssl */
+  readonly tls?: TlsPem;
+  /** the same client files as paths (for ovsdb-client/ovs-vsctl), when opts.ssl */
+  readonly tlsPaths?: TlsPaths;
 }
 
 export interface StartRaftClusterOptions {
@@ -126,21 +130,12 @@ export interface RaftStatus {
   servers: number;
 }
 
-export interface RaftMember {
+export interface RaftMember extends OvsdbProcess {
   /** 0-based, equal to the position in `members` */
   readonly index: number;
   readonly tcpRemote: string;
-  readonly unixRemote: string;
   /** 'tcp:127.0.0.1:RAFTPORT' */
   readonly raftAddress: string;
-  readonly pid: number;
-  readonly alive: boolean;
-  readonly ctlPath: string;
-  readonly dbFile: string;
-  readonly logFile: string;
-  kill9(): Promise<void>;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
   /** parsed `ovs-appctl -t <ctl> cluster/status <db>` */
   status(): Promise<RaftStatus>;
 }
