@@ -171,17 +171,20 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   status(): PoolStatus {
     const leased = this.leases().length;
     const total = this.representors.length;
-    const ovsdbConnected = this.opts.ovs.connected;
-    const ovnConnected = this.opts.ovn.connected;
     return {
       total,
       leased,
       free: Math.max(0, total - leased - this.reserved.size),
-      ovsdbConnected,
-      ovnConnected,
-      ready: this.started && ovsdbConnected && ovnConnected && this.bridgeUuid() !== undefined,
+      ovsdbConnected: this.opts.ovs.connected,
+      ovnConnected: this.opts.ovn.connected,
+      ready: this.ready(),
       chassis: this.opts.chassisNames[0] ?? '',
     };
+  }
+
+  /** The readiness half of status(), without counting leases (it sits on the allocation path). */
+  private ready(): boolean {
+    return this.started && this.opts.ovs.connected && this.opts.ovn.connected && this.bridgeUuid() !== undefined;
   }
 
   get(key: AttachmentKey, peer: string): Attachment | undefined {
@@ -211,18 +214,20 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   private async doAllocate(key: AttachmentKey, peer: string, signal: AbortSignal | undefined): Promise<Attachment> {
     const t0 = performance.now();
     try {
-      if (!this.status().ready) throw new PortsError('not-ready', 'DPU not ready (OVSDB/OVN not connected)');
+      if (!this.ready()) throw new PortsError('not-ready', 'DPU not ready (OVSDB/OVN not connected)');
       const lsp = lspName(key.pod, key.ifname);
-      const existing = this.findLease(key);
+      // One scan of the leases for every check below (each scan walks the Interface table).
+      const leases = this.leases();
+      const existing = this.findLease(key, leases);
       if (existing) return await this.resume(existing, key, peer);
 
       const port = this.authorise(key, lsp);
-      const other = this.leases().find((l) => l.lsp === lsp);
+      const other = leases.find((l) => l.lsp === lsp);
       if (other) throw new PortsError('sandbox-conflict', `${lsp} is attached with sandbox ${other.key.sandboxId}`);
       // Other allocations of this host still in flight count against its cap too.
       const self = keyString(key);
       const inflightForPeer = [...this.inflight].filter(([k, f]) => k !== self && f.peer === peer).length;
-      const mine = this.leases().filter((l) => l.peer === peer).length + inflightForPeer;
+      const mine = leases.filter((l) => l.peer === peer).length + inflightForPeer;
       if (mine >= this.opts.maxLeasesPerPeer) throw new PortsError('host-lease-cap', `host ${peer} holds ${mine} VFs (cap ${this.opts.maxLeasesPerPeer})`);
       const rep = this.pickFree();
       if (!rep) throw new PortsError('vf-pool-empty', 'no free VF on this DPU');
@@ -458,8 +463,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
   // ---- helpers ---------------------------------------------------------------------
 
-  private findLease(key: AttachmentKey): Lease | undefined {
-    return this.leases().find(
+  private findLease(key: AttachmentKey, leases: readonly Lease[] = this.leases()): Lease | undefined {
+    return leases.find(
       (l) => l.key.pod.namespace === key.pod.namespace && l.key.pod.name === key.pod.name && l.key.ifname === key.ifname,
     );
   }
