@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { HostPresence } from './api/host-presence.ts';
 import { HostApiServer } from './api/server.ts';
 import { OvnControllerProbe } from './chassis/ovn-controller.ts';
 import { ChassisReconciler } from './chassis/reconciler.ts';
@@ -229,7 +230,8 @@ export class Agent {
       }, this.config.ports.gcIntervalMs);
       this.gcTimer.unref();
       if (this.config.api) {
-        this.api = await HostApiServer.create({ config: this.config.api, pool: this.pool, metrics: this.metrics, logger: this.rootLogger });
+        const presence = new HostPresence({ silenceMs: this.config.ports.hostSilenceMs, returnGraceMs: this.config.ports.hostReturnGraceMs });
+        this.api = await HostApiServer.create({ config: this.config.api, pool: this.pool, metrics: this.metrics, logger: this.rootLogger, presence });
         await this.api.start();
       }
     }

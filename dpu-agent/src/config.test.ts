@@ -69,7 +69,7 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     api: undefined,
     metrics: { listenAddress: '127.0.0.1', port: 9110 },
     ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid', controllerRundir: '/var/run/ovn' },
-    ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000 },
+    ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000, hostSilenceMs: 60_000, hostReturnGraceMs: 120_000 },
     hw: { backend: 'bluefield', hostNetns: undefined, uplink: 'p0' },
     offload: { tcQuarantine: true, tcAudit: true, tcAuditIntervalMs: 30_000, statsIntervalMs: 5000, ovsRundir: '/var/run/openvswitch' },
   } satisfies AgentConfig);

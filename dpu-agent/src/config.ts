@@ -114,6 +114,10 @@ export interface AgentConfig {
     readonly maxLeasesPerHost: number;
     readonly orphanGraceMs: number;
     readonly gcIntervalMs: number;
+    /** A host that sent no request for this long is "away"; its next request is a return. */
+    readonly hostSilenceMs: number;
+    /** CNI GC from a host is deferred until it has been back this long (0 = never). */
+    readonly hostReturnGraceMs: number;
   };
   /** TC on representors and the uplink (hw.uplink) (offload/): quarantine filter, audit, stats. */
   readonly offload: {
@@ -245,7 +249,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const ports = section(merged, 'ports');
   const hw = section(merged, 'hw');
   checkKeys(ovn, 'ovn.', ['nbRemote', 'tls', 'podUidKey', 'controllerRundir']);
-  checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs']);
+  checkKeys(ports, 'ports.', ['mtu', 'ovnInstalledTimeoutMs', 'maxLeasesPerHost', 'orphanGraceMs', 'gcIntervalMs', 'hostSilenceMs', 'hostReturnGraceMs']);
   checkKeys(hw, 'hw.', ['backend', 'hostNetns', 'uplink']);
   const offload = section(merged, 'offload');
   checkKeys(offload, 'offload.', ['tcQuarantine', 'tcAudit', 'tcAuditIntervalMs', 'statsIntervalMs', 'ovsRundir']);
@@ -327,6 +331,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
       maxLeasesPerHost: int(ports, 'ports.maxLeasesPerHost', 256, 1, 4096),
       orphanGraceMs: int(ports, 'ports.orphanGraceMs', 60_000, 0, 86_400_000),
       gcIntervalMs: int(ports, 'ports.gcIntervalMs', 10_000, 100, 3_600_000),
+      // The shim speaks on every CNI call and STATUS poll; a minute of nothing is a host (or runtime) restart or a cut link.
+      hostSilenceMs: int(ports, 'ports.hostSilenceMs', 60_000, 1000, 86_400_000),
+      hostReturnGraceMs: int(ports, 'ports.hostReturnGraceMs', 120_000, 0, 86_400_000),
     },
     hw: { backend: hwBackend, hostNetns, uplink: str(hw, 'hw.uplink', 'p0') },
     offload: {

@@ -207,6 +207,7 @@ export async function cmdGc(d: Deps): Promise<undefined> {
       { timeoutMs: conf.timeouts.gcMs },
     );
     if (r.released > 0) d.warn(`GC: the agent released ${r.released} stale VF lease(s)`);
+    if (r.gcDeferred) d.warn('GC: deferred by the agent (this host came back recently); no lease released, the next GC will run it');
   } catch (err) {
     throw mapAgentError(err, 'GC');
   }

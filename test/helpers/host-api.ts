@@ -1,3 +1,4 @@
+import type { HostPresence } from '../../dpu-agent/src/api/host-presence.ts';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { HostApiServer } from '../../dpu-agent/src/api/server.ts';
@@ -26,7 +27,7 @@ export interface HostApiHarness {
 
 export async function startHostApi(
   pki: Pki,
-  opts: { limits?: Partial<Record<keyof ApiLimits, number>>; pool?: FakePool; logger?: Logger; now?: () => number } = {},
+  opts: { limits?: Partial<Record<keyof ApiLimits, number>>; pool?: FakePool; logger?: Logger; now?: () => number; presence?: HostPresence } = {},
 ): Promise<HostApiHarness> {
   const cfg = parseConfig({
     chassis: { systemId: 'dpu-0', ovnRemote: 'tcp:127.0.0.1:6642', encapIp: '192.0.2.10' },
@@ -40,7 +41,7 @@ export async function startHostApi(
   const config = cfg.api as ApiConfig;
   const pool = opts.pool ?? new FakePool();
   const metrics = createMetrics({ processMetrics: false });
-  const server = await HostApiServer.create({ config, pool, metrics, logger: opts.logger ?? silentLogger(), ...(opts.now ? { now: opts.now } : {}) });
+  const server = await HostApiServer.create({ config, pool, metrics, logger: opts.logger ?? silentLogger(), ...(opts.now ? { now: opts.now } : {}), ...(opts.presence ? { presence: opts.presence } : {}) });
   await server.start();
   const port = server.address().port;
   const url = `https://127.0.0.1:${port}`;

@@ -4,6 +4,7 @@ import { connect as h2connect, constants as h2c, type ClientHttp2Session } from 
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { HostPresence } from '../../dpu-agent/src/api/host-presence.ts';
 import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
 import type { PortsReason } from '../../dpu-agent/src/errors.ts';
 import { MetricsServer } from '../../dpu-agent/src/metrics/server.ts';
@@ -143,6 +144,40 @@ t.test('happy path over gRPC and Connect, idempotent, counted', async (t) => {
   t.equal(await metricValue(h, 'dpu_host_api_requests_total', { method: 'GetVf', code: 'not_found' }), 1);
   t.equal(await metricValue(h, 'dpu_host_api_requests_total', { method: 'GetVf', code: 'permission_denied' }), 1);
   t.equal(await metricValue(h, 'dpu_vf_allocations_total', { result: 'ok' }), 3);
+});
+
+t.test('CNI GC from a host that just came back is deferred for the grace period; then it runs', async (t) => {
+  let now = 1_000_000;
+  const presence = new HostPresence({ silenceMs: 30_000, returnGraceMs: 60_000, now: () => now });
+  const h = await harness(t, { presence });
+  const c = h.grpc(pki.host1);
+  await c.allocateVf({ attachment: key() });
+  await c.allocateVf({ attachment: key({ pod: { namespace: 'default', name: 'web-1', uid: UID }, sandboxId: 'sandbox-2' }) });
+  const early = await c.listVfs({ collectGarbage: true, validAttachments: [] });
+  t.equal(early.gcDeferred, true, 'first contact since the agent started: deferred');
+  t.equal(early.released, 0);
+  t.equal(early.vfs.length, 2, 'both leases kept');
+  t.equal(h.pool.list('host1').length, 2);
+
+  now += 20_000;
+  await c.status({});
+  now += 20_000;
+  await c.status({});
+  now += 20_000;
+  const later = await c.listVfs({ collectGarbage: true, validAttachments: [{ sandboxId: 'sandbox-1', ifname: 'eth0' }] });
+  t.equal(later.gcDeferred, false, 'back for 60 s of steady contact: GC runs');
+  t.equal(later.released, 1);
+  t.strictSame(later.vfs.map((v) => v.attachment?.sandboxId), ['sandbox-1']);
+
+  now += 31_000;
+  const afterSilence = await c.listVfs({ collectGarbage: true, validAttachments: [] });
+  t.equal(afterSilence.gcDeferred, true, 'silent for 31 s > 30 s: a return, deferred again');
+  t.equal(afterSilence.vfs.length, 1, 'the live lease survives the empty list of a restarting runtime');
+  const plain = await c.listVfs({});
+  t.equal(plain.gcDeferred, false, 'a plain list is never "deferred"');
+
+  const other = await h.grpc(pki.host2).listVfs({ collectGarbage: true, validAttachments: [] });
+  t.equal(other.gcDeferred, true, 'tracked per host');
 });
 
 t.test('mTLS: client certificate required, from the configured CA, TLS 1.3 only', async (t) => {

@@ -16,6 +16,7 @@ import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metr
 import type { VfPoolApi } from '../ports/types.ts';
 import { PeerLimiter } from './limits.ts';
 import { peerFromSocket } from './peer.ts';
+import type { HostPresence } from './host-presence.ts';
 import { type CallState, codeLabel, createHostService, kCall } from './service.ts';
 
 // The host API listener (DESIGN.md §1, §4): Connect + gRPC on fastify over
@@ -45,6 +46,8 @@ export interface HostApiServerOptions {
   readonly pool: VfPoolApi;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Host liveness / GC grace (ports.hostSilenceMs, ports.hostReturnGraceMs); undefined = GC never deferred. */
+  readonly presence?: HostPresence;
   /** Clock for the rate limiter (ms, monotonic). */
   readonly now?: () => number;
 }
@@ -149,6 +152,7 @@ export class HostApiServer {
         logger: this.log,
         maxDeadlineMs: limits.maxDeadlineMs,
         maxValidAttachments: limits.maxValidAttachments,
+        ...(opts.presence ? { presence: opts.presence } : {}),
       }),
     );
 

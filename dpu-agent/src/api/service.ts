@@ -5,6 +5,7 @@ import { HostService } from '../gen/dpu/v1/host_pb.ts';
 import type { Logger } from '../log.ts';
 import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
 import type { AttachmentKey, VfPoolApi } from '../ports/types.ts';
+import type { HostPresence } from './host-presence.ts';
 import type { PeerLimiter } from './limits.ts';
 import { HOST_API_CODES, attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireError } from './wire.ts';
 
@@ -30,6 +31,8 @@ export interface HostServiceOptions {
   /** Server cap on a call's deadline; a shorter client grpc-timeout wins. */
   readonly maxDeadlineMs: number;
   readonly maxValidAttachments: number;
+  /** Host liveness and the GC grace after a host comes back; undefined = GC never deferred. */
+  readonly presence?: HostPresence;
 }
 
 interface Call {
@@ -54,6 +57,7 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
       if (peer === undefined) throw new HostApiError('bad-peer-identity', 'client certificate has no usable subject CN');
       // Liveness host → DPU: any authenticated call counts, even one a limit refuses.
       metrics.hostLastSeen.set({ host: peer }, Date.now() / 1000);
+      if (opts.presence?.seen(peer)) log.info({ host: peer }, 'host is back (first request since agent start or after a silence)');
       const admission = opts.limiter.acquire(peer);
       if (!admission.ok) {
         countRejected(metrics, admission.why === 'rate' ? 'rate-limited' : 'concurrency-limited');
@@ -126,7 +130,12 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
           }),
         );
         let released = 0;
-        if (req.collectGarbage) {
+        let gcDeferred = false;
+        const waitMs = req.collectGarbage ? (opts.presence?.gcDeferredMs(peer) ?? 0) : 0;
+        if (waitMs > 0) {
+          gcDeferred = true;
+          log.info({ host: peer, retryInMs: waitMs, valid: valid.size }, 'CNI GC deferred: host came back less than the grace period ago');
+        } else if (req.collectGarbage) {
           // CNI GC names attachments by (containerID, ifname) only: keep the caller's
           // leases that match one, and let the pool release the rest.
           const keep: AttachmentKey[] = pool
@@ -135,7 +144,7 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
             .map((a) => a.key);
           ({ released } = await pool.gc(peer, keep));
         }
-        return { vfs: pool.list(peer).map(attachmentToWire), released };
+        return { vfs: pool.list(peer).map(attachmentToWire), released, gcDeferred };
       }),
 
     status: (_req, ctx) =>
