@@ -132,6 +132,7 @@ export class FakePool implements VfPoolApi {
       total: this.total,
       free: this.total - leased,
       leased,
+      broken: 0,
       ovsdbConnected: this.ovsdbConnected,
       ovnConnected: this.ovnConnected,
       ready: this.ovsdbConnected && this.ovnConnected,

@@ -313,6 +313,7 @@ t.test('hot pool changes: new VFs quarantined at once, a vanished leased VF mark
   await r.pool.rescan();
   t.equal(r.pool.get(k, 'host1')?.state, 'broken', 'GetVf reports the lease broken');
   t.equal(r.pool.status().total, 3);
+  t.match(r.pool.status(), { leased: 1, broken: 1, free: 3 }, 'the broken lease holds none of the 3 present VFs');
   t.same(await brPorts(r), [a.representor], 'no port pulled from under OVN while the pod may come back');
 
   r.hw.macs.delete(a.representor);

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // nothing the host controls ends up as a label).
 
 /** Closed label sets, so call sites cannot invent values. */
-export type VfPoolState = 'free' | 'leased' | 'total';
+export type VfPoolState = 'free' | 'leased' | 'total' | 'broken';
 export type AttachPhase = 'agent' | 'ovn_installed';
 export type HostApiMethod = 'AllocateVf' | 'ReleaseVf' | 'GetVf' | 'ListVfs' | 'Status' | 'unknown';
 /** Why the host API turned a request or connection away before the handler ran. */
@@ -57,7 +57,7 @@ export interface Metrics {
    */
   bindTcCollector(kick: () => Promise<void>): void;
   /** Read the pool's counts at scrape time (the pool need not push updates). */
-  bindPoolStatus(read: () => { readonly total: number; readonly free: number; readonly leased: number }): void;
+  bindPoolStatus(read: () => { readonly total: number; readonly free: number; readonly leased: number; readonly broken?: number }): void;
 }
 
 export interface MetricsOptions {
@@ -69,7 +69,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
-  let readPool: (() => { readonly total: number; readonly free: number; readonly leased: number }) | undefined;
+  let readPool: (() => { readonly total: number; readonly free: number; readonly leased: number; readonly broken?: number }) | undefined;
   let kickTc: (() => Promise<void>) | undefined;
   const tcCollect = async (): Promise<void> => {
     if (kickTc) await kickTc();
@@ -77,7 +77,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   const vfPool = new Gauge({
     name: 'dpu_vf_pool',
-    help: 'VFs on this DPU by state (free, leased, total).',
+    help: 'VFs on this DPU by state (free, leased, total; broken = leases whose VF vanished).',
     labelNames: ['state'] as const,
     registers,
     collect() {
@@ -86,6 +86,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       this.set({ state: 'total' }, s.total);
       this.set({ state: 'free' }, s.free);
       this.set({ state: 'leased' }, s.leased);
+      this.set({ state: 'broken' }, s.broken ?? 0);
     },
   });
 

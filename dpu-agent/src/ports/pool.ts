@@ -169,12 +169,16 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   }
 
   status(): PoolStatus {
-    const leased = this.leases().length;
+    const leases = this.leases();
+    const leased = leases.length;
+    // A broken lease's representor is gone: it is not among `total`, so it takes no free VF.
+    const broken = leases.filter((l) => this.broken.has(l.representor)).length;
     const total = this.representors.length;
     return {
       total,
       leased,
-      free: Math.max(0, total - leased - this.reserved.size),
+      broken,
+      free: Math.max(0, total - (leased - broken) - this.reserved.size),
       ovsdbConnected: this.opts.ovs.connected,
       ovnConnected: this.opts.ovn.connected,
       ready: this.ready(),

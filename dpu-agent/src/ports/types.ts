@@ -41,9 +41,14 @@ export interface Attachment {
 }
 
 export interface PoolStatus {
+  /** Representors present now. */
   readonly total: number;
+  /** Present, not leased, not being plugged. */
   readonly free: number;
+  /** Leases in OVSDB, broken ones included. */
   readonly leased: number;
+  /** Leases whose VF vanished (GetVf reports them broken); they hold no present representor. */
+  readonly broken: number;
   readonly ovsdbConnected: boolean;
   readonly ovnConnected: boolean;
   readonly ready: boolean;
