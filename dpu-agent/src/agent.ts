@@ -7,6 +7,7 @@ import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
+import { RtLinkCounters } from './hw/link-stats.ts';
 import { LinkWatch } from './hw/link-watch.ts';
 import { RtLinkQuarantine } from './hw/rtlink.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
@@ -134,6 +135,7 @@ export class Agent {
         ovnInstalledTimeoutMs: config.ports.ovnInstalledTimeoutMs,
         maxLeasesPerPeer: config.ports.maxLeasesPerHost,
         orphanGraceMs: config.ports.orphanGraceMs,
+        ...(this.tc ? { counters: new RtLinkCounters(this.tc.nl) } : {}),
       });
     }
     this.mgmt = new MetricsServer({

@@ -1,5 +1,6 @@
 import { PortsError, type PortsReason } from '../../dpu-agent/src/errors.ts';
-import type { Attachment, AttachmentKey, PoolStatus, VfPoolApi } from '../../dpu-agent/src/ports/types.ts';
+import type { VfCounters } from '../../dpu-agent/src/hw/link-stats.ts';
+import { type Attachment, type AttachmentKey, type PoolStatus, type VfPoolApi, keyString } from '../../dpu-agent/src/ports/types.ts';
 
 // In-memory VfPoolApi for host API and host-shim tests: same interface and the
 // same observable rules as ports/pool.ts (idempotent allocate per key, leases
@@ -124,6 +125,16 @@ export class FakePool implements VfPoolApi {
       }
     }
     return { released };
+  }
+
+  /** Counters the fake reports per attachment (keyString); tests set them. */
+  readonly fakeCounters = new Map<string, VfCounters>();
+
+  async counters(attachments: readonly Attachment[]): Promise<ReadonlyMap<string, VfCounters>> {
+    return new Map(attachments.flatMap((a) => {
+      const c = this.fakeCounters.get(keyString(a.key));
+      return c ? [[keyString(a.key), c] as const] : [];
+    }));
   }
 
   status(): PoolStatus {

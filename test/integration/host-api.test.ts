@@ -123,6 +123,12 @@ t.test('happy path over gRPC and Connect, idempotent, counted', async (t) => {
 
   const viaConnect = h.connect();
   t.equal((await viaConnect.getVf({ attachment: key() })).vf?.vfIndex, 0, 'Connect protocol works too');
+  t.equal((await c.getVf({ attachment: key() })).vf?.counters, undefined, 'no counters for the VF: none sent');
+  h.pool.fakeCounters.set('default/web-0/sandbox-1/eth0', { rxPackets: 3, rxBytes: 300, txPackets: 2 ** 40, txBytes: 5, rxDropped: 1, txDropped: 0 });
+  const withCounters = (await c.getVf({ attachment: key() })).vf?.counters;
+  t.equal(withCounters?.rxPackets, 3n, 'GetVf carries the re-based counters');
+  t.equal(withCounters?.txPackets, 2n ** 40n, 'as uint64');
+  t.equal((await c.listVfs({})).vfs[0]?.counters?.rxBytes, 300n, 'ListVfs too');
 
   const other = await h.grpc(pki.host2).getVf({ attachment: key() }).catch((e: unknown) => ConnectError.from(e));
   t.ok(other instanceof ConnectError && other.code === Code.PermissionDenied && reasonOf(other) === 'not-owner', "another host cannot read host1's lease");

@@ -5,7 +5,8 @@ import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
 import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
-import type { AttachmentKey } from '../../dpu-agent/src/ports/types.ts';
+import { type AttachmentKey, keyString } from '../../dpu-agent/src/ports/types.ts';
+import { type CounterReader, type VfCounters, ZERO_COUNTERS } from '../../dpu-agent/src/hw/link-stats.ts';
 import type { HwBackend, Representor, VfId } from '../../dpu-agent/src/hw/types.ts';
 import { representorName, parseRepresentorName } from '../../dpu-agent/src/hw/representor.ts';
 import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
@@ -78,7 +79,7 @@ function fakeOvnController(ovs: OvsdbServer, client: OvsdbClient, skip: Set<stri
   return () => m.close();
 }
 
-async function rig(t: Tap, opts: { vfs?: number; cap?: number; timeoutMs?: number; graceMs?: number; noInstall?: Set<string>; ovs?: OvsdbServer; nb?: OvsdbServer; hw?: FakeHw } = {}): Promise<Rig> {
+async function rig(t: Tap, opts: { vfs?: number; cap?: number; timeoutMs?: number; graceMs?: number; noInstall?: Set<string>; ovs?: OvsdbServer; nb?: OvsdbServer; hw?: FakeHw; counters?: CounterReader } = {}): Promise<Rig> {
   const ovs = opts.ovs ?? (await startOvsdbServer(t));
   const nb = opts.nb ?? (await startOvsdbServer(t, { schema: 'ovn-nb' }));
   if (!opts.ovs) await ovsVsctl(ovs.unixRemote, 'add-br', 'br-int');
@@ -118,6 +119,7 @@ async function rig(t: Tap, opts: { vfs?: number; cap?: number; timeoutMs?: numbe
     ovnInstalledTimeoutMs: opts.timeoutMs ?? 3000,
     maxLeasesPerPeer: opts.cap ?? 100,
     orphanGraceMs: opts.graceMs ?? 0,
+    ...(opts.counters ? { counters: opts.counters } : {}),
   });
   const stopInstaller = fakeOvnController(ovs, helper, opts.noInstall ?? new Set());
   await pool.start();
@@ -255,6 +257,50 @@ t.test('release is idempotent and scrubs; restart rebuilds leases with zero writ
   t.same([...r2.q.quarantined].sort(), ['pf0vf0', 'pf0vf2'], 'only unleased representors quarantined');
   t.same(r2.pool.get(k2, 'host1')?.vfIndex, 1);
   t.equal(r2.pool.get(k2, 'host2'), undefined, 'another host cannot see it');
+});
+
+/** Representor counters that only grow (as the kernel's do), per name. */
+class FakeCounters implements CounterReader {
+  readonly links = new Map<string, VfCounters>();
+  add(name: string, packets: number): void {
+    const c = this.links.get(name) ?? ZERO_COUNTERS;
+    this.links.set(name, { ...c, rxPackets: c.rxPackets + packets, rxBytes: c.rxBytes + 100 * packets, txPackets: c.txPackets + packets, txBytes: c.txBytes + 100 * packets });
+  }
+  async read(names: readonly string[]): Promise<Map<string, VfCounters>> {
+    return new Map(names.flatMap((n) => (this.links.has(n) ? [[n, this.links.get(n) as VfCounters] as const] : [])));
+  }
+}
+
+t.test("counters are re-based per lease: the next tenant of a VF never sees the previous one's traffic, also after a restart", async (t) => {
+  const counters = new FakeCounters();
+  for (let i = 0; i < 2; i++) counters.add(`pf0vf${i}`, 0);
+  counters.add('pf0vf0', 7); // traffic from before any lease (e.g. a previous agent's tenant)
+  const r = await rig(t, { vfs: 1, counters });
+  const k1 = await addPod(r, 'c1');
+  const a1 = await r.pool.allocate(k1, 'host1');
+  t.strictSame((await r.pool.counters([a1])).get(keyString(k1)), ZERO_COUNTERS, 'a fresh lease starts at zero');
+  counters.add('pf0vf0', 1000);
+  const first = (await r.pool.counters([a1])).get(keyString(k1));
+  t.equal(first?.rxPackets, 1000, 'the tenant sees its own traffic');
+  t.equal(first?.txBytes, 100_000);
+  await r.pool.release(k1, 'host1');
+
+  const k2 = await addPod(r, 'c2');
+  const a2 = await r.pool.allocate(k2, 'host1');
+  t.equal(a2.representor, a1.representor, 'same VF');
+  counters.add('pf0vf0', 3);
+  t.strictSame((await r.pool.counters([a2])).get(keyString(k2))?.rxPackets, 3, "only the new tenant's 3 packets, not the previous 1,007");
+
+  r.pool.stop();
+  const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, hw: r.hw, counters });
+  const again = r2.pool.get(k2, 'host1');
+  t.ok(again);
+  if (again) t.equal((await r2.pool.counters([again])).get(keyString(k2))?.rxPackets, 3, 'the base survives an agent restart (kept in the lease)');
+  // A DPU reboot re-creates the representor: its counters restart below the base.
+  counters.links.set('pf0vf0', { ...ZERO_COUNTERS, rxPackets: 2 });
+  if (again) t.equal((await r2.pool.counters([again])).get(keyString(k2))?.rxPackets, 2, 'counters below the base: counted from the re-creation');
+  counters.links.delete('pf0vf0');
+  if (again) t.equal((await r2.pool.counters([again])).size, 0, 'a vanished VF has no counters');
 });
 
 t.test('GC: leases the host no longer names, and leases whose OVN port vanished', async (t) => {

@@ -4,7 +4,7 @@ import { HostApiError, PortsError } from '../errors.ts';
 import { HostService } from '../gen/dpu/v1/host_pb.ts';
 import type { Logger } from '../log.ts';
 import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
-import type { AttachmentKey, VfPoolApi } from '../ports/types.ts';
+import { type AttachmentKey, type VfPoolApi, keyString } from '../ports/types.ts';
 import type { HostPresence } from './host-presence.ts';
 import type { PeerLimiter } from './limits.ts';
 import { HOST_API_CODES, attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireError } from './wire.ts';
@@ -111,11 +111,12 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
       }),
 
     getVf: (req, ctx) =>
-      guard('GetVf', ctx, ({ peer }) => {
+      guard('GetVf', ctx, async ({ peer }) => {
         const key = attachmentKeyFromWire(req.attachment);
         const a = pool.get(key, peer);
         if (!a) throw new HostApiError('lease-not-found', 'no lease for this attachment');
-        return { vf: attachmentToWire(a) };
+        const counters = await pool.counters([a]);
+        return { vf: attachmentToWire(a, counters.get(keyString(a.key))) };
       }),
 
     listVfs: (req, ctx) =>
@@ -144,7 +145,9 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
             .map((a) => a.key);
           ({ released } = await pool.gc(peer, keep));
         }
-        return { vfs: pool.list(peer).map(attachmentToWire), released, gcDeferred };
+        const vfs = pool.list(peer);
+        const counters = await pool.counters(vfs);
+        return { vfs: vfs.map((a) => attachmentToWire(a, counters.get(keyString(a.key)))), released, gcDeferred };
       }),
 
     status: (_req, ctx) =>

@@ -10,6 +10,7 @@ import {
 } from '../gen/dpu/v1/host_pb.ts';
 import { ErrorInfoSchema } from '../gen/google/rpc/error_details_pb.ts';
 import type { Logger } from '../log.ts';
+import type { VfCounters } from '../hw/link-stats.ts';
 import type { Attachment, AttachmentKey } from '../ports/types.ts';
 import { isIfname, isPodName, isPodNamespace, isPodUid, isSandboxId } from './names.ts';
 
@@ -60,7 +61,7 @@ export function attachmentRefFromWire(r: Pick<WireRef, 'sandboxId' | 'ifname'>, 
 }
 
 /** The host's view of a lease: no representor, PF or peer (DPU-side facts). */
-export function attachmentToWire(a: Attachment): MessageInitShape<typeof VfAttachmentSchema> {
+export function attachmentToWire(a: Attachment, counters?: VfCounters): MessageInitShape<typeof VfAttachmentSchema> {
   const leased = new Date(a.leaseTime);
   return {
     attachment: {
@@ -75,6 +76,18 @@ export function attachmentToWire(a: Attachment): MessageInitShape<typeof VfAttac
     mtu: a.mtu,
     ...(Number.isNaN(leased.getTime()) ? {} : { leaseTime: timestampFromDate(leased) }),
     state: a.state === 'ready' ? VfState.READY : VfState.BROKEN,
+    ...(counters
+      ? {
+          counters: {
+            rxPackets: BigInt(counters.rxPackets),
+            rxBytes: BigInt(counters.rxBytes),
+            txPackets: BigInt(counters.txPackets),
+            txBytes: BigInt(counters.txBytes),
+            rxDropped: BigInt(counters.rxDropped),
+            txDropped: BigInt(counters.txDropped),
+          },
+        }
+      : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { NamedUuid, type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
 import { type Operation, eq, op } from '../ovsdb/ops.ts';
+import { type VfCounters, formatCounters, parseCounters } from '../hw/link-stats.ts';
 import type { AttachmentKey } from './types.ts';
 
 // A lease lives in the representor's Interface row on br-int (DESIGN §3): the
@@ -19,6 +20,8 @@ export const EXT = {
   pf: 'dpu-agent/pf',
   peer: 'dpu-agent/peer',
   leaseTime: 'dpu-agent/lease-time',
+  /** The representor's counters at lease time: what a tenant's counters are re-based on. */
+  countersBase: 'dpu-agent/counters-base',
 } as const;
 
 export interface Lease {
@@ -32,6 +35,7 @@ export interface Lease {
   readonly leaseTime: string;
   readonly ovnInstalled: boolean;
   readonly interfaceUuid: string;
+  readonly countersBase?: VfCounters;
 }
 
 /** Decode a lease from an Interface row; undefined if the row carries none (e.g. br-int's own port, a patch port). */
@@ -57,6 +61,7 @@ export function leaseFromInterface(row: Row): Lease | undefined {
     leaseTime: ext.get(EXT.leaseTime) ?? '',
     ovnInstalled: ext.get(EXT.ovnInstalled) === 'true',
     interfaceUuid: String(row['_uuid']),
+    ...optional('countersBase', parseCounters(ext.get(EXT.countersBase))),
   };
 }
 
@@ -70,6 +75,11 @@ export interface PlugSpec {
   readonly key: AttachmentKey;
   readonly peer: string;
   readonly leaseTime: string;
+  readonly countersBase?: VfCounters;
+}
+
+function optional<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [k]: v }) as { [P in K]?: V };
 }
 
 /**
@@ -91,6 +101,7 @@ export function plugOps(s: PlugSpec): Operation[] {
     [EXT.peer, s.peer],
     [EXT.leaseTime, s.leaseTime],
   ]);
+  if (s.countersBase) ext.set(EXT.countersBase, formatCounters(s.countersBase));
   return [
     // If another writer plugged this representor since our read, fail ("timed out") rather than double-plug.
     op.wait('Port', [eq('name', s.representor)], ['name'], '==', [], 0),

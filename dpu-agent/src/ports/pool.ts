@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { PortsError } from '../errors.ts';
+import { type CounterReader, type VfCounters, rebase } from '../hw/link-stats.ts';
 import type { HwBackend, Representor } from '../hw/types.ts';
 import type { Logger } from '../log.ts';
 import { strMap } from '../ovsdb/atoms.ts';
@@ -38,6 +39,8 @@ export interface VfPoolOptions {
   readonly maxLeasesPerPeer: number;
   /** A lease whose LSP vanished (or that GC no longer names) is released after this long. */
   readonly orphanGraceMs: number;
+  /** Representor counters, re-based per lease; without it no counters are reported. */
+  readonly counters?: CounterReader;
   readonly now?: () => number;
 }
 
@@ -203,6 +206,18 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       .map((l) => this.toAttachment(l));
   }
 
+  async counters(attachments: readonly Attachment[]): Promise<ReadonlyMap<string, VfCounters>> {
+    const out = new Map<string, VfCounters>();
+    const reader = this.opts.counters;
+    if (!reader || attachments.length === 0) return out;
+    const now = await reader.read(attachments.filter((a) => !this.broken.has(a.representor)).map((a) => a.representor));
+    for (const a of attachments) {
+      const c = now.get(a.representor);
+      if (c) out.set(keyString(a.key), rebase(c, a.countersBase));
+    }
+    return out;
+  }
+
   // ---- allocate --------------------------------------------------------------
 
   allocate(key: AttachmentKey, peer: string, opts: { signal?: AbortSignal } = {}): Promise<Attachment> {
@@ -243,6 +258,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
         await this.opts.hw.setVfMac(rep, port.mac);
         signal?.throwIfAborted();
         await this.opts.quarantine.lift(rep.name);
+        // The base the new tenant's counters start from: whatever the VF carried before is not theirs.
+        const countersBase = (await this.opts.counters?.read([rep.name]))?.get(rep.name);
         await this.opts.ovs.transact(
           plugOps({
             bridge: this.opts.bridge,
@@ -254,6 +271,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
             key,
             peer,
             leaseTime: new Date(this.now()).toISOString(),
+            ...(countersBase ? { countersBase } : {}),
           }),
         );
         plugged = true;
@@ -526,6 +544,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       peer: l.peer,
       leaseTime: l.leaseTime,
       state: port && l.ovnInstalled && !this.broken.has(l.representor) ? 'ready' : 'broken',
+      ...(l.countersBase ? { countersBase: l.countersBase } : {}),
     };
   }
 }

@@ -1,4 +1,5 @@
 // Shapes shared by the VF pool and the host API (see CONTRACT.md). Plain data.
+import type { VfCounters } from '../hw/link-stats.ts';
 
 export interface PodRef {
   readonly namespace: string;
@@ -38,6 +39,8 @@ export interface Attachment {
   readonly peer: string;
   readonly leaseTime: string;
   readonly state: 'ready' | 'broken';
+  /** The representor's counters when the lease began (pod view); never sent to the host. */
+  readonly countersBase?: VfCounters;
 }
 
 export interface PoolStatus {
@@ -62,6 +65,11 @@ export interface VfPoolApi {
   list(peer: string): Attachment[];
   gc(peer: string, keep: readonly AttachmentKey[]): Promise<{ released: number }>;
   status(): PoolStatus;
+  /**
+   * Traffic of each attachment since its lease began (keyString → counters); an
+   * attachment whose VF has no counters (vanished, or no reader) is left out.
+   */
+  counters(attachments: readonly Attachment[]): Promise<ReadonlyMap<string, VfCounters>>;
 }
 
 /** The pod's primary interface: its OVN port is named exactly as ovn-kubernetes names it. */

@@ -53,7 +53,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dpu/v1/host.proto.
  */
 export const file_dpu_v1_host: GenFile = /*@__PURE__*/
-  fileDesc("ChFkcHUvdjEvaG9zdC5wcm90bxIGZHB1LnYxIjYKBlBvZFJlZhIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRILCgN1aWQYAyABKAkiUAoNQXR0YWNobWVudEtleRIbCgNwb2QYASABKAsyDi5kcHUudjEuUG9kUmVmEhIKCnNhbmRib3hfaWQYAiABKAkSDgoGaWZuYW1lGAMgASgJIjMKDUF0dGFjaG1lbnRSZWYSEgoKc2FuZGJveF9pZBgBIAEoCRIOCgZpZm5hbWUYAiABKAkiLAoISXBDb25maWcSDwoHYWRkcmVzcxgBIAEoCRIPCgdnYXRld2F5GAIgASgJIiUKBVJvdXRlEgsKA2RzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJIvMBCgxWZkF0dGFjaG1lbnQSKQoKYXR0YWNobWVudBgBIAEoCzIVLmRwdS52MS5BdHRhY2htZW50S2V5EhAKCHZmX2luZGV4GAIgASgNEgsKA21hYxgDIAEoCRIdCgNpcHMYBCADKAsyEC5kcHUudjEuSXBDb25maWcSHQoGcm91dGVzGAUgAygLMg0uZHB1LnYxLlJvdXRlEgsKA210dRgGIAEoDRIuCgpsZWFzZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeCgVzdGF0ZRgIIAEoDjIPLmRwdS52MS5WZlN0YXRlIj4KEUFsbG9jYXRlVmZSZXF1ZXN0EikKCmF0dGFjaG1lbnQYASABKAsyFS5kcHUudjEuQXR0YWNobWVudEtleSI2ChJBbGxvY2F0ZVZmUmVzcG9uc2USIAoCdmYYASABKAsyFC5kcHUudjEuVmZBdHRhY2htZW50Ij0KEFJlbGVhc2VWZlJlcXVlc3QSKQoKYXR0YWNobWVudBgBIAEoCzIVLmRwdS52MS5BdHRhY2htZW50S2V5IiUKEVJlbGVhc2VWZlJlc3BvbnNlEhAKCHJlbGVhc2VkGAEgASgIIjkKDEdldFZmUmVxdWVzdBIpCgphdHRhY2htZW50GAEgASgLMhUuZHB1LnYxLkF0dGFjaG1lbnRLZXkiMQoNR2V0VmZSZXNwb25zZRIgCgJ2ZhgBIAEoCzIULmRwdS52MS5WZkF0dGFjaG1lbnQiWwoOTGlzdFZmc1JlcXVlc3QSMAoRdmFsaWRfYXR0YWNobWVudHMYASADKAsyFS5kcHUudjEuQXR0YWNobWVudFJlZhIXCg9jb2xsZWN0X2dhcmJhZ2UYAiABKAgiWwoPTGlzdFZmc1Jlc3BvbnNlEiEKA3ZmcxgBIAMoCzIULmRwdS52MS5WZkF0dGFjaG1lbnQSEAoIcmVsZWFzZWQYAiABKA0SEwoLZ2NfZGVmZXJyZWQYAyABKAgiDwoNU3RhdHVzUmVxdWVzdCJ9Cg5TdGF0dXNSZXNwb25zZRINCgVyZWFkeRgBIAEoCBIZChFub3RfcmVhZHlfcmVhc29ucxgCIAMoCRIRCgl2ZnNfdG90YWwYAyABKA0SEAoIdmZzX2ZyZWUYBCABKA0SHAoUdmZzX2xlYXNlZF9ieV9jYWxsZXIYBSABKA0qTAoHVmZTdGF0ZRIYChRWRl9TVEFURV9VTlNQRUNJRklFRBAAEhIKDlZGX1NUQVRFX1JFQURZEAESEwoPVkZfU1RBVEVfQlJPS0VOEAIyvwIKC0hvc3RTZXJ2aWNlEkMKCkFsbG9jYXRlVmYSGS5kcHUudjEuQWxsb2NhdGVWZlJlcXVlc3QaGi5kcHUudjEuQWxsb2NhdGVWZlJlc3BvbnNlEkAKCVJlbGVhc2VWZhIYLmRwdS52MS5SZWxlYXNlVmZSZXF1ZXN0GhkuZHB1LnYxLlJlbGVhc2VWZlJlc3BvbnNlEjQKBUdldFZmEhQuZHB1LnYxLkdldFZmUmVxdWVzdBoVLmRwdS52MS5HZXRWZlJlc3BvbnNlEjoKB0xpc3RWZnMSFi5kcHUudjEuTGlzdFZmc1JlcXVlc3QaFy5kcHUudjEuTGlzdFZmc1Jlc3BvbnNlEjcKBlN0YXR1cxIVLmRwdS52MS5TdGF0dXNSZXF1ZXN0GhYuZHB1LnYxLlN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChFkcHUvdjEvaG9zdC5wcm90bxIGZHB1LnYxIjYKBlBvZFJlZhIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRILCgN1aWQYAyABKAkiUAoNQXR0YWNobWVudEtleRIbCgNwb2QYASABKAsyDi5kcHUudjEuUG9kUmVmEhIKCnNhbmRib3hfaWQYAiABKAkSDgoGaWZuYW1lGAMgASgJIjMKDUF0dGFjaG1lbnRSZWYSEgoKc2FuZGJveF9pZBgBIAEoCRIOCgZpZm5hbWUYAiABKAkiLAoISXBDb25maWcSDwoHYWRkcmVzcxgBIAEoCRIPCgdnYXRld2F5GAIgASgJIiUKBVJvdXRlEgsKA2RzdBgBIAEoCRIPCgdnYXRld2F5GAIgASgJIpkCCgxWZkF0dGFjaG1lbnQSKQoKYXR0YWNobWVudBgBIAEoCzIVLmRwdS52MS5BdHRhY2htZW50S2V5EhAKCHZmX2luZGV4GAIgASgNEgsKA21hYxgDIAEoCRIdCgNpcHMYBCADKAsyEC5kcHUudjEuSXBDb25maWcSHQoGcm91dGVzGAUgAygLMg0uZHB1LnYxLlJvdXRlEgsKA210dRgGIAEoDRIuCgpsZWFzZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeCgVzdGF0ZRgIIAEoDjIPLmRwdS52MS5WZlN0YXRlEiQKCGNvdW50ZXJzGAkgASgLMhIuZHB1LnYxLlZmQ291bnRlcnMigAEKClZmQ291bnRlcnMSEgoKcnhfcGFja2V0cxgBIAEoBBIQCghyeF9ieXRlcxgCIAEoBBISCgp0eF9wYWNrZXRzGAMgASgEEhAKCHR4X2J5dGVzGAQgASgEEhIKCnJ4X2Ryb3BwZWQYBSABKAQSEgoKdHhfZHJvcHBlZBgGIAEoBCI+ChFBbGxvY2F0ZVZmUmVxdWVzdBIpCgphdHRhY2htZW50GAEgASgLMhUuZHB1LnYxLkF0dGFjaG1lbnRLZXkiNgoSQWxsb2NhdGVWZlJlc3BvbnNlEiAKAnZmGAEgASgLMhQuZHB1LnYxLlZmQXR0YWNobWVudCI9ChBSZWxlYXNlVmZSZXF1ZXN0EikKCmF0dGFjaG1lbnQYASABKAsyFS5kcHUudjEuQXR0YWNobWVudEtleSIlChFSZWxlYXNlVmZSZXNwb25zZRIQCghyZWxlYXNlZBgBIAEoCCI5CgxHZXRWZlJlcXVlc3QSKQoKYXR0YWNobWVudBgBIAEoCzIVLmRwdS52MS5BdHRhY2htZW50S2V5IjEKDUdldFZmUmVzcG9uc2USIAoCdmYYASABKAsyFC5kcHUudjEuVmZBdHRhY2htZW50IlsKDkxpc3RWZnNSZXF1ZXN0EjAKEXZhbGlkX2F0dGFjaG1lbnRzGAEgAygLMhUuZHB1LnYxLkF0dGFjaG1lbnRSZWYSFwoPY29sbGVjdF9nYXJiYWdlGAIgASgIIlsKD0xpc3RWZnNSZXNwb25zZRIhCgN2ZnMYASADKAsyFC5kcHUudjEuVmZBdHRhY2htZW50EhAKCHJlbGVhc2VkGAIgASgNEhMKC2djX2RlZmVycmVkGAMgASgIIg8KDVN0YXR1c1JlcXVlc3QifQoOU3RhdHVzUmVzcG9uc2USDQoFcmVhZHkYASABKAgSGQoRbm90X3JlYWR5X3JlYXNvbnMYAiADKAkSEQoJdmZzX3RvdGFsGAMgASgNEhAKCHZmc19mcmVlGAQgASgNEhwKFHZmc19sZWFzZWRfYnlfY2FsbGVyGAUgASgNKkwKB1ZmU3RhdGUSGAoUVkZfU1RBVEVfVU5TUEVDSUZJRUQQABISCg5WRl9TVEFURV9SRUFEWRABEhMKD1ZGX1NUQVRFX0JST0tFThACMr8CCgtIb3N0U2VydmljZRJDCgpBbGxvY2F0ZVZmEhkuZHB1LnYxLkFsbG9jYXRlVmZSZXF1ZXN0GhouZHB1LnYxLkFsbG9jYXRlVmZSZXNwb25zZRJACglSZWxlYXNlVmYSGC5kcHUudjEuUmVsZWFzZVZmUmVxdWVzdBoZLmRwdS52MS5SZWxlYXNlVmZSZXNwb25zZRI0CgVHZXRWZhIULmRwdS52MS5HZXRWZlJlcXVlc3QaFS5kcHUudjEuR2V0VmZSZXNwb25zZRI6CgdMaXN0VmZzEhYuZHB1LnYxLkxpc3RWZnNSZXF1ZXN0GhcuZHB1LnYxLkxpc3RWZnNSZXNwb25zZRI3CgZTdGF0dXMSFS5kcHUudjEuU3RhdHVzUmVxdWVzdBoWLmRwdS52MS5TdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Names a Kubernetes pod. All three fields are required.
@@ -280,6 +280,17 @@ export type VfAttachment = Message<"dpu.v1.VfAttachment"> & {
    * @generated from field: dpu.v1.VfState state = 8;
    */
   state: VfState;
+
+  /**
+   * Traffic of this attachment since its lease began, as the pod sees it. The
+   * DPU re-bases the VF's counters at lease time, so a new tenant never sees the
+   * previous one's traffic. Counted on the DPU (the VF's eSwitch port), so the
+   * host cannot forge it. After a DPU restart the count starts again from zero.
+   * Absent in AllocateVf replies and when the VF has vanished.
+   *
+   * @generated from field: dpu.v1.VfCounters counters = 9;
+   */
+  counters?: VfCounters | undefined;
 };
 
 /**
@@ -288,6 +299,62 @@ export type VfAttachment = Message<"dpu.v1.VfAttachment"> & {
  */
 export const VfAttachmentSchema: GenMessage<VfAttachment> = /*@__PURE__*/
   messageDesc(file_dpu_v1_host, 5);
+
+/**
+ * Packet and byte counters of one VF, from the pod's side (rx = received by the pod).
+ *
+ * @generated from message dpu.v1.VfCounters
+ */
+export type VfCounters = Message<"dpu.v1.VfCounters"> & {
+  /**
+   * Packets delivered to the VF.
+   *
+   * @generated from field: uint64 rx_packets = 1;
+   */
+  rxPackets: bigint;
+
+  /**
+   * Bytes delivered to the VF.
+   *
+   * @generated from field: uint64 rx_bytes = 2;
+   */
+  rxBytes: bigint;
+
+  /**
+   * Packets the VF sent.
+   *
+   * @generated from field: uint64 tx_packets = 3;
+   */
+  txPackets: bigint;
+
+  /**
+   * Bytes the VF sent.
+   *
+   * @generated from field: uint64 tx_bytes = 4;
+   */
+  txBytes: bigint;
+
+  /**
+   * Packets for the VF dropped on the DPU side (e.g. the VF's queue was full).
+   *
+   * @generated from field: uint64 rx_dropped = 5;
+   */
+  rxDropped: bigint;
+
+  /**
+   * Packets from the VF dropped on the DPU side.
+   *
+   * @generated from field: uint64 tx_dropped = 6;
+   */
+  txDropped: bigint;
+};
+
+/**
+ * Describes the message dpu.v1.VfCounters.
+ * Use `create(VfCountersSchema)` to create a new message.
+ */
+export const VfCountersSchema: GenMessage<VfCounters> = /*@__PURE__*/
+  messageDesc(file_dpu_v1_host, 6);
 
 /**
  * AllocateVf request: the attachment to create.
@@ -308,7 +375,7 @@ export type AllocateVfRequest = Message<"dpu.v1.AllocateVfRequest"> & {
  * Use `create(AllocateVfRequestSchema)` to create a new message.
  */
 export const AllocateVfRequestSchema: GenMessage<AllocateVfRequest> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 6);
+  messageDesc(file_dpu_v1_host, 7);
 
 /**
  * AllocateVf reply.
@@ -329,7 +396,7 @@ export type AllocateVfResponse = Message<"dpu.v1.AllocateVfResponse"> & {
  * Use `create(AllocateVfResponseSchema)` to create a new message.
  */
 export const AllocateVfResponseSchema: GenMessage<AllocateVfResponse> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 7);
+  messageDesc(file_dpu_v1_host, 8);
 
 /**
  * ReleaseVf request: the attachment to remove.
@@ -350,7 +417,7 @@ export type ReleaseVfRequest = Message<"dpu.v1.ReleaseVfRequest"> & {
  * Use `create(ReleaseVfRequestSchema)` to create a new message.
  */
 export const ReleaseVfRequestSchema: GenMessage<ReleaseVfRequest> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 8);
+  messageDesc(file_dpu_v1_host, 9);
 
 /**
  * ReleaseVf reply.
@@ -371,7 +438,7 @@ export type ReleaseVfResponse = Message<"dpu.v1.ReleaseVfResponse"> & {
  * Use `create(ReleaseVfResponseSchema)` to create a new message.
  */
 export const ReleaseVfResponseSchema: GenMessage<ReleaseVfResponse> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 9);
+  messageDesc(file_dpu_v1_host, 10);
 
 /**
  * GetVf request: the attachment to read.
@@ -392,7 +459,7 @@ export type GetVfRequest = Message<"dpu.v1.GetVfRequest"> & {
  * Use `create(GetVfRequestSchema)` to create a new message.
  */
 export const GetVfRequestSchema: GenMessage<GetVfRequest> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 10);
+  messageDesc(file_dpu_v1_host, 11);
 
 /**
  * GetVf reply.
@@ -413,7 +480,7 @@ export type GetVfResponse = Message<"dpu.v1.GetVfResponse"> & {
  * Use `create(GetVfResponseSchema)` to create a new message.
  */
 export const GetVfResponseSchema: GenMessage<GetVfResponse> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 11);
+  messageDesc(file_dpu_v1_host, 12);
 
 /**
  * ListVfs request.
@@ -442,7 +509,7 @@ export type ListVfsRequest = Message<"dpu.v1.ListVfsRequest"> & {
  * Use `create(ListVfsRequestSchema)` to create a new message.
  */
 export const ListVfsRequestSchema: GenMessage<ListVfsRequest> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 12);
+  messageDesc(file_dpu_v1_host, 13);
 
 /**
  * ListVfs reply.
@@ -480,7 +547,7 @@ export type ListVfsResponse = Message<"dpu.v1.ListVfsResponse"> & {
  * Use `create(ListVfsResponseSchema)` to create a new message.
  */
 export const ListVfsResponseSchema: GenMessage<ListVfsResponse> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 13);
+  messageDesc(file_dpu_v1_host, 14);
 
 /**
  * Status request. No fields.
@@ -495,7 +562,7 @@ export type StatusRequest = Message<"dpu.v1.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 14);
+  messageDesc(file_dpu_v1_host, 15);
 
 /**
  * Status reply.
@@ -546,7 +613,7 @@ export type StatusResponse = Message<"dpu.v1.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_dpu_v1_host, 15);
+  messageDesc(file_dpu_v1_host, 16);
 
 /**
  * Health of a lease as the agent last saw it.
