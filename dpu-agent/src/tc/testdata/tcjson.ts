@@ -85,7 +85,9 @@ export function compareWithTcJson(ours: FlowerFilter[], tcJson: Json[]): Compari
         eq(`action ${i + 1} index`, p.index ?? 0, ta['index']);
         if (ta['ref'] !== undefined) eq(`action ${i + 1} ref`, p.refcnt ?? 0, ta['ref']);
         if (ta['bind'] !== undefined) eq(`action ${i + 1} bind`, p.bindcnt ?? 0, ta['bind']);
-        const ca = ta['control_action']?.['type'];
+        // iproute2 prints `goto chain N` as {"type":"goto","chain":N} (tc_util.c print_action_control).
+        const cj = ta['control_action'];
+        const ca = cj?.['type'] === 'goto' && cj['chain'] !== undefined ? `goto chain ${cj['chain']}` : cj?.['type'];
         if (ca !== undefined) eq(`action ${i + 1} control`, verdictName(p.control), ca === 'pass' && p.control === TC_ACT.OK ? 'pass' : ca, true);
         if (p.kind === 'vlan' && p.id !== undefined) eq(`action ${i + 1} vlan id`, p.id, ta['id']);
         if (p.kind === 'tunnel_key' && p.keyId !== undefined) eq(`action ${i + 1} key_id`, p.keyId, ta['key_id'], true);
