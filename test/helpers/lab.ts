@@ -1,11 +1,15 @@
 // Test fixture for the lab: a lab per test file with a unique prefix, torn down
 // in t.teardown even when the test fails, plus the "nothing left behind" check.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { runDir } from '../../scripts/labkit/plan.ts';
 import { listNetns } from '../../scripts/labkit/netns.ts';
 import type { LabRun } from '../../scripts/labkit/run.ts';
 import { down, missingPrerequisites, up, type UpOptions } from '../../scripts/labkit/topology.ts';
+
+const LAB_CLI = fileURLToPath(new URL('../../scripts/lab', import.meta.url));
 
 export function uniquePrefix(tag: string): string {
   return `${tag}${randomBytes(3).toString('hex')}`.slice(0, 12);
@@ -24,8 +28,17 @@ interface Teardownable {
 /** Brings up a lab for this test; tears it down (and checks) at the end. */
 export async function labFor(t: Teardownable, tag: string, opts: Partial<Omit<UpOptions, 'prefix'>> = {}): Promise<LabRun> {
   const prefix = uniquePrefix(tag);
+  let isDown = false;
+  // A throw at a test file's top level ends the process before any teardown runs:
+  // take the lab down from the exit handler then (synchronously, by its prefix).
+  const onExit = (): void => {
+    if (!isDown) spawnSync(LAB_CLI, ['down', '--prefix', prefix], { stdio: 'ignore', timeout: 60_000 });
+  };
+  process.once('exit', onExit);
   t.teardown(async () => {
     await down(prefix);
+    isDown = true;
+    process.off('exit', onExit);
   });
   return up({ prefix, dpus: opts.dpus ?? 2, sbCluster: opts.sbCluster ?? 1, vfs: opts.vfs ?? 8 });
 }
