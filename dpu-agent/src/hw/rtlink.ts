@@ -1,14 +1,56 @@
-// Link state over rtnetlink instead of an `ip` process per call: the quarantine
-// sits on the allocation path, and a process spawn costs ~10 ms there.
-//   same as: ip link set dev pf0vf3 up|down
+// Links and addresses over rtnetlink instead of an `ip` process per call: the
+// quarantine and the VF MAC sit on the allocation path, and a process spawn costs
+// ~10 ms there (more under load).
+//   same as: ip link set dev pf0vf3 up|down; ip -j link show; ip link set … address;
+//            ip addr flush dev pf0vf3
 import { HwError, NetlinkError } from '../errors.ts';
 import type { Quarantine } from '../ports/quarantine.ts';
-import { NLM_F_ACK, NLM_F_REQUEST, encodeMessage, writeU16, writeU32 } from '../tc/nl.ts';
+import { bytesToMac, macToBytes } from '../tc/addr.ts';
+import {
+  AttrWriter,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
+  type NlMessage,
+  attrLen,
+  encodeMessage,
+  getBytes,
+  getString,
+  getU32,
+  parseAttrs,
+  readAt,
+  readS32,
+  readU32,
+  writeU16,
+  writeU32,
+} from '../tc/nl.ts';
 import type { RtNetlink } from '../tc/socket.ts';
+import { withNetnsFd } from './netns.ts';
 
 const RTM_NEWLINK = 16;
+const RTM_GETLINK = 18;
+const RTM_SETLINK = 19;
+const RTM_NEWADDR = 20;
+const RTM_DELADDR = 21;
+const RTM_GETADDR = 22;
+const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
+const IFLA_LINK = 5;
+const IFLA_OPERSTATE = 16;
+const IFLA_EXT_MASK = 29;
+const IFLA_LINK_NETNSID = 37;
+/** IFLA_IF_NETNSID (4.15) = IFLA_TARGET_NETNSID: the request acts in the netns with that id. */
+const IFLA_TARGET_NETNSID = 46;
+const RTM_NEWNSID = 88;
+const RTM_GETNSID = 90;
+const NETNSA_NSID = 1;
+const NETNSA_FD = 3;
+const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 const IFF_UP = 0x1;
+const IFF_LOWER_UP = 0x10000;
+const IF_OPER_UP = 6;
+const IFINFOMSG_LEN = 16;
+const IFADDRMSG_LEN = 8;
 
 /** RTM_NEWLINK (no CREATE: an existing link only) addressed by name, changing IFF_UP alone. Pure. */
 export function encodeSetLinkUp(seq: number, name: string, up: boolean): Buffer {
@@ -43,5 +85,260 @@ export class RtLinkQuarantine implements Quarantine {
       const why = err instanceof NetlinkError ? err.message : String(err);
       throw new HwError(`set ${dev} ${up ? 'up' : 'down'}: ${why}`, { cause: err });
     }
+  }
+}
+
+// ---- links: RTM_GETLINK / RTM_SETLINK ---------------------------------------------
+
+/** One link as RTM_NEWLINK describes it (the fields the agent uses). */
+export interface LinkInfo {
+  readonly ifindex: number;
+  readonly name: string;
+  readonly mac?: string;
+  /** IFF_UP: administratively up. */
+  readonly up: boolean;
+  /** Operationally up: IF_OPER_UP, or L1 up (IFF_LOWER_UP) — the same test as on `ip -j` before. */
+  readonly operUp: boolean;
+  /** IFLA_LINK: a veth's peer ifindex (in the netns `linkNetnsid` names, when set). */
+  readonly link?: number;
+  /** IFLA_LINK_NETNSID: the peer's netns as an nsid of the asking socket's netns (absent: same netns). */
+  readonly linkNetnsid?: number;
+}
+
+/** A link by ifindex or by name, optionally in the netns with that nsid (IFLA_TARGET_NETNSID). */
+export interface LinkSelector {
+  readonly ifindex?: number;
+  readonly name?: string;
+  readonly nsid?: number;
+}
+
+function ifinfomsg(w: AttrWriter, ifindex: number, flags = 0, change = 0): void {
+  // struct ifinfomsg { u8 family (AF_UNSPEC); u8 pad; u16 type; s32 index; u32 flags; u32 change; }
+  const b = Buffer.alloc(IFINFOMSG_LEN);
+  writeU32(b, 4, ifindex >>> 0);
+  writeU32(b, 8, flags);
+  writeU32(b, 12, change);
+  w.raw(b);
+}
+
+/** RTM_GETLINK for one link (ACKed: the reply comes before the ACK); no statistics. Pure. */
+export function encodeGetLink(seq: number, sel: LinkSelector): Buffer {
+  const w = new AttrWriter(64);
+  ifinfomsg(w, sel.ifindex ?? 0);
+  if (sel.name !== undefined) w.string(IFLA_IFNAME, sel.name);
+  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (sel.nsid !== undefined) w.u32(IFLA_TARGET_NETNSID, sel.nsid);
+  return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, w.toBuffer());
+}
+
+/** RTM_GETLINK dump of a whole netns (ours, or the one `nsid` names); no statistics. Pure. */
+export function encodeLinkDump(seq: number, nsid?: number): Buffer {
+  const w = new AttrWriter(32);
+  ifinfomsg(w, 0);
+  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (nsid !== undefined) w.u32(IFLA_TARGET_NETNSID, nsid);
+  return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, w.toBuffer());
+}
+
+/** RTM_SETLINK: the MAC of the link with that ifindex (in the netns `nsid` names, if given). Pure. */
+export function encodeSetLinkAddress(seq: number, ifindex: number, mac: string, nsid?: number): Buffer {
+  const w = new AttrWriter(48);
+  ifinfomsg(w, ifindex);
+  w.bytes(IFLA_ADDRESS, macToBytes(mac));
+  if (nsid !== undefined) w.u32(IFLA_TARGET_NETNSID, nsid);
+  return encodeMessage({ type: RTM_SETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, w.toBuffer());
+}
+
+/** An RTM_NEWLINK message → LinkInfo; undefined for anything else. Pure. */
+export function decodeLink(m: NlMessage): LinkInfo | undefined {
+  if (m.hdr.type !== RTM_NEWLINK || m.body.length < IFINFOMSG_LEN) return undefined;
+  const ifindex = readS32(m.body, 4);
+  const flags = readU32(m.body, 8);
+  let name = '';
+  let mac: string | undefined;
+  let operstate: number | undefined;
+  let link: number | undefined;
+  let linkNetnsid: number | undefined;
+  for (const a of parseAttrs(m.body, IFINFOMSG_LEN)) {
+    switch (a.type) {
+      case IFLA_IFNAME:
+        name = getString(a);
+        break;
+      case IFLA_ADDRESS:
+        if (attrLen(a) === 6) mac = bytesToMac(getBytes(a));
+        break;
+      case IFLA_OPERSTATE:
+        if (attrLen(a) >= 1) operstate = readAt(a, 0, (b, o) => b[o] as number);
+        break;
+      case IFLA_LINK:
+        if (attrLen(a) === 4) link = getU32(a);
+        break;
+      case IFLA_LINK_NETNSID:
+        if (attrLen(a) === 4) linkNetnsid = readAt(a, 0, readS32);
+        break;
+    }
+  }
+  return {
+    ifindex,
+    name,
+    ...(mac ? { mac } : {}),
+    up: (flags & IFF_UP) !== 0,
+    operUp: operstate === IF_OPER_UP || (flags & IFF_LOWER_UP) !== 0,
+    // IFLA_LINK equal to the link itself (most non-stacked devices report it) says nothing.
+    ...(link !== undefined && link !== 0 && (link !== ifindex || linkNetnsid !== undefined) ? { link } : {}),
+    ...(linkNetnsid !== undefined && linkNetnsid >= 0 ? { linkNetnsid } : {}),
+  };
+}
+
+// ---- addresses: RTM_GETADDR / RTM_DELADDR -------------------------------------------
+
+export interface AddrInfo {
+  readonly family: number;
+  readonly prefixlen: number;
+  readonly ifindex: number;
+  /** The RTM_NEWADDR body as received: sent back as RTM_DELADDR, as `ip addr flush` does. */
+  readonly body: Buffer;
+}
+
+/** RTM_GETADDR dump, every family (the kernel filters by index only with strict checking). Pure. */
+export function encodeAddrDump(seq: number): Buffer {
+  // struct ifaddrmsg { u8 family; u8 prefixlen; u8 flags; u8 scope; u32 index; }
+  return encodeMessage({ type: RTM_GETADDR, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, Buffer.alloc(IFADDRMSG_LEN));
+}
+
+export function decodeAddr(m: NlMessage): AddrInfo | undefined {
+  if (m.hdr.type !== RTM_NEWADDR || m.body.length < IFADDRMSG_LEN) return undefined;
+  return { family: m.body[0] as number, prefixlen: m.body[1] as number, ifindex: readU32(m.body, 4), body: m.body };
+}
+
+export function encodeDelAddr(seq: number, a: AddrInfo): Buffer {
+  return encodeMessage({ type: RTM_DELADDR, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, a.body);
+}
+
+// ---- nsids: RTM_GETNSID ---------------------------------------------------------------
+
+/** RTM_GETNSID for the netns behind an open fd (ACKed). Pure. */
+export function encodeGetNsid(seq: number, fd: number): Buffer {
+  const w = new AttrWriter(16);
+  w.raw(Buffer.alloc(1)); // struct rtgenmsg { u8 family } (AF_UNSPEC), padded to 4
+  w.u32(NETNSA_FD, fd);
+  return encodeMessage({ type: RTM_GETNSID, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, w.toBuffer());
+}
+
+/** The nsid in an RTM_NEWNSID reply; undefined when not assigned (-1) or absent. Pure. */
+export function decodeNsid(m: NlMessage): number | undefined {
+  if (m.hdr.type !== RTM_NEWNSID) return undefined;
+  for (const a of parseAttrs(m.body, 4)) {
+    if (a.type === NETNSA_NSID && attrLen(a) === 4) {
+      const id = readAt(a, 0, readS32);
+      return id >= 0 ? id : undefined;
+    }
+  }
+  return undefined;
+}
+
+const DUMP_RETRIES = 3;
+
+/**
+ * Links and addresses of one netns (the socket's). Reads may look into any netns
+ * that has an nsid here: RTM_GETLINK with IFLA_TARGET_NETNSID (Linux ≥ 4.15) — how the
+ * emulated eSwitch reads a VF wherever the host moved it (the representor's
+ * IFLA_LINK_NETNSID + IFLA_LINK; the kernel allocates that nsid itself when it reports
+ * IFLA_LINK_NETNSID, peernet2id_alloc). Writes may not: on RTM_SETLINK/RTM_NEWLINK the
+ * same attribute names the netns to MOVE the device to (do_setlink →
+ * rtnl_link_get_net_capable, like IFLA_NET_NS_FD), and the device is looked up in the
+ * socket's own netns — seen on 6.18: a "set MAC in nsid 0" moved our representor into
+ * the host netns. So a write goes through a socket opened inside the netns (hw/netns.ts).
+ */
+export class RtLinks {
+  constructor(readonly nl: RtNetlink) {}
+
+  /** Every link of our netns, or of the one `nsid` names (same as: ip -j link show). */
+  async dump(nsid?: number): Promise<LinkInfo[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const msgs = await this.nl.dump((seq) => encodeLinkDump(seq, nsid), 'link dump');
+        const out: LinkInfo[] = [];
+        for (const m of msgs) {
+          const l = decodeLink(m);
+          if (l) out.push(l);
+        }
+        return out;
+      } catch (err) {
+        // NLM_F_DUMP_INTR: links changed while we walked them.
+        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
+      }
+    }
+  }
+
+  /** One link, or undefined when there is none (ENODEV; EINVAL for an nsid that names no netns). */
+  async get(sel: LinkSelector): Promise<LinkInfo | undefined> {
+    try {
+      const replies = await this.nl.request((seq) => encodeGetLink(seq, sel), 'link get');
+      for (const m of replies) {
+        const l = decodeLink(m);
+        if (l) return l;
+      }
+      return undefined;
+    } catch (err) {
+      if (err instanceof NetlinkError && (err.errnoName === 'ENODEV' || (sel.nsid !== undefined && err.errnoName === 'EINVAL'))) return undefined;
+      throw err;
+    }
+  }
+
+  /** same as: ip [-n NS] link set dev IFINDEX address MAC. Throws NetlinkError (ENODEV when gone). */
+  async setAddress(ifindex: number, mac: string, nsid?: number): Promise<void> {
+    await this.nl.request((seq) => encodeSetLinkAddress(seq, ifindex, mac, nsid), `link ${ifindex} address`);
+  }
+
+  /** The nsid our netns gives the netns behind `fd`; undefined when it has none yet. */
+  async nsidOfFd(fd: number): Promise<number | undefined> {
+    const replies = await this.nl.request((seq) => encodeGetNsid(seq, fd), 'nsid get');
+    for (const m of replies) {
+      const id = decodeNsid(m);
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
+
+  /** The nsid our netns gives the named netns `name` (/run/netns); undefined when none (or no such netns). */
+  nsidOfNetns(name: string): Promise<number | undefined> {
+    return withNetnsFd(name, (fd) => this.nsidOfFd(fd)).then((x) => x ?? undefined);
+  }
+
+  /** Addresses of our netns (all, or of one link). */
+  async addresses(ifindex?: number): Promise<AddrInfo[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const msgs = await this.nl.dump((seq) => encodeAddrDump(seq), 'addr dump');
+        const out: AddrInfo[] = [];
+        for (const m of msgs) {
+          const a = decodeAddr(m);
+          if (a && (ifindex === undefined || a.ifindex === ifindex)) out.push(a);
+        }
+        return out;
+      } catch (err) {
+        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
+      }
+    }
+  }
+
+  /**
+   * same as: ip addr flush dev X — deletes what `known` (or a dump) lists for the
+   * link; an address already gone (a secondary goes with its primary) is fine.
+   * Returns how many were deleted.
+   */
+  async flushAddresses(ifindex: number, known?: readonly AddrInfo[]): Promise<number> {
+    const addrs = (known ?? (await this.addresses(ifindex))).filter((a) => a.ifindex === ifindex);
+    let n = 0;
+    for (const a of addrs) {
+      try {
+        await this.nl.request((seq) => encodeDelAddr(seq, a), `addr del ${ifindex}`);
+        n++;
+      } catch (err) {
+        if (!(err instanceof NetlinkError) || !['EADDRNOTAVAIL', 'ENODEV', 'ENOENT'].includes(err.errnoName)) throw err;
+      }
+    }
+    return n;
   }
 }

@@ -17,6 +17,8 @@ export interface Representor extends VfId {
   /** The representor's own MAC (not the VF's). */
   mac?: string;
   operUp: boolean;
+  /** Administratively up (IFF_UP), when the backend knows it. */
+  adminUp?: boolean;
 }
 
 export interface HwBackend {
@@ -38,6 +40,11 @@ export interface HwBackend {
   setVfMac(vf: VfId, mac: string): Promise<void>;
   /** The VF's current MAC as the eSwitch manager sees it (devlink port function `hw_addr`). */
   getVfMac(vf: VfId): Promise<string | undefined>;
+  /**
+   * Optional batch of getVfMac for many VFs (the pool's start), keyed by representor
+   * name; a VF missing from the map is read with getVfMac.
+   */
+  getVfMacs?(vfs: readonly VfId[]): Promise<Map<string, string>>;
 }
 
 /** How backends run tools (`ip`, `devlink`); injected so unit tests need no root. */
