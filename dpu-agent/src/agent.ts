@@ -126,7 +126,7 @@ export class Agent {
       this.pool = new VfPool({
         ovs: this.ovsdb,
         ovn: this.ovn,
-        hw: hwBackend(config),
+        hw: hwBackend(config, this.tc),
         quarantine: this.tcQuarantine ?? link,
         logger,
         bridge: config.chassis.bridge,
@@ -255,6 +255,7 @@ export class Agent {
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
     await this.mgmt.stop();
+    if (this.pool?.hw instanceof EmulatedHw) this.pool.hw.close();
     this.tc?.close();
   }
 }
@@ -278,8 +279,9 @@ async function leasedDevices(pool: VfPool | undefined, uplink: string): Promise<
   return out;
 }
 
-function hwBackend(config: AgentConfig): HwBackend {
-  if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string });
+function hwBackend(config: AgentConfig, tc: Tc | undefined): HwBackend {
+  // The emulated eSwitch shares the TC rtnetlink socket (same netns: the representors').
+  if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string, ...(tc ? { nl: tc.nl } : {}) });
   return new BlueFieldHw({ uplink: config.hw.uplink });
 }
 

@@ -38,8 +38,23 @@ class FakeHw implements HwBackend {
     this.macs.set(representorName(v), mac);
   }
   async getVfMac(v: VfId): Promise<string | undefined> {
+    this.singleReads++;
     return this.macs.get(representorName(v));
   }
+  singleReads = 0;
+  batchReads = 0;
+  /** Set to offer the optional batch read (as EmulatedHw does). */
+  batch = false;
+  getVfMacs?: (vfs: readonly VfId[]) => Promise<Map<string, string>> = async (vfs) => {
+    if (!this.batch) throw new Error('no batch read in this fake');
+    this.batchReads++;
+    const out = new Map<string, string>();
+    for (const v of vfs) {
+      const mac = this.macs.get(representorName(v));
+      if (mac) out.set(representorName(v), mac);
+    }
+    return out;
+  };
 }
 
 class FakeQuarantine implements Quarantine {
@@ -248,7 +263,10 @@ t.test('release is idempotent and scrubs; restart rebuilds leases with zero writ
   // A rebooted DPU: fresh eSwitch (no VF MACs), representors down.
   const hw2 = new FakeHw(3);
   hw2.macs.set('pf0vf2', '0a:58:0a:f4:01:99'); // an agent killed after setting the MAC, before the plug
+  hw2.macs.set('pf0vf0', scrubMac(0, 0));
+  hw2.batch = true;
   const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, hw: hw2 });
+  t.same([hw2.batchReads, hw2.singleReads], [1, 1], 'VF MACs read in one batch; one by one only for the VF the batch did not know (pf0vf1, MAC lost in the reboot)');
   t.equal(r2.writes(), 0, 'rebuilt from OVSDB with zero writes');
   t.equal(r2.hw.macs.get('pf0vf1'), r.hw.macs.get('pf0vf1'), 'leased VF MAC restored from the lease');
   t.notOk(r2.q.quarantined.has('pf0vf1'), 'leased representor not quarantined');

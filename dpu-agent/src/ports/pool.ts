@@ -91,7 +91,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     this.monitor = m;
     await m.ready;
     const leases = new Map(this.leases().map((l) => [l.representor, l]));
-    for (const r of await this.opts.hw.discoverRepresentors()) await this.adopt(r, leases.get(r.name));
+    const reps = await this.opts.hw.discoverRepresentors();
+    // The VF MACs in one batch where the backend can (a dump per netns, not requests per VF).
+    const macs = await this.opts.hw.getVfMacs?.(reps).catch((err: unknown) => {
+      this.log.warn({ err }, 'batch VF MAC read failed; reading them one by one');
+      return undefined;
+    });
+    for (const r of reps) await this.adopt(r, leases.get(r.name), macs?.get(r.name));
     this.started = true;
     this.log.info({ representors: this.representors.length, leases: leases.size }, 'VF pool rebuilt from OVSDB');
   }
@@ -108,17 +114,18 @@ export class VfPool extends EventEmitter implements VfPoolApi {
    * restored from the lease in OVSDB — no host action, and the OVSDB rows are
    * untouched, so ovn-controller keeps the same binding (no port flap).
    */
-  private async adopt(r: Representor, lease: Lease | undefined): Promise<void> {
+  private async adopt(r: Representor, lease: Lease | undefined, knownMac?: string): Promise<void> {
     if (!this.representors.some((x) => x.name === r.name)) {
       this.representors = [...this.representors, r].sort((a, b) => a.pf - b.pf || a.vf - b.vf);
     }
+    const vfMac = async (): Promise<string | undefined> => knownMac ?? (await this.opts.hw.getVfMac(r));
     if (!lease) {
       await this.opts.quarantine.apply(r.name);
       const scrub = scrubMac(r.pf, r.vf);
-      if ((await this.opts.hw.getVfMac(r)) !== scrub) await this.opts.hw.setVfMac(r, scrub);
+      if ((await vfMac()) !== scrub) await this.opts.hw.setVfMac(r, scrub);
       return;
     }
-    if ((await this.opts.hw.getVfMac(r)) !== lease.mac) await this.opts.hw.setVfMac(r, lease.mac);
+    if ((await vfMac()) !== lease.mac) await this.opts.hw.setVfMac(r, lease.mac);
     await this.opts.quarantine.lift(r.name);
     if (this.broken.delete(r.name)) this.log.info({ representor: r.name, lsp: lease.lsp }, 'leased VF is back; restored');
   }
