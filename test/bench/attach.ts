@@ -1,4 +1,4 @@
-// Attach bench (issue #5): `npm run bench -- attach [--n 100] [--seq 20] [--cycles 1000] [--leases 1000]`. Root.
+// Attach bench (issue #5): `npm run bench -- attach [--n 100] [--seq 20] [--cycles 1000] [--leases 1000] [--skip lab,cycles,rig]`. Root.
 //  1. on a 2-DPU lab: N concurrent CNI ADDs through host-shim (N shim processes in host1),
 //     N concurrent AllocateVf straight through the API (one gRPC client in host1), and the
 //     ovn-kubernetes-style baseline on dpu2 (its agent stopped so nothing removes the ports:
@@ -270,7 +270,8 @@ export async function main(argv: string[]): Promise<number> {
   const result: Record<string, unknown> = { bench: 'attach', n, seq: seqN };
 
   const prefix = `dpba${randomBytes(3).toString('hex')}`;
-  try {
+  // --skip lab: the lease rig only (restart → ready and RSS with --leases leases).
+  if (!skipParts.has('lab')) try {
     const tUp = performance.now();
     const run = await up({ prefix, dpus: 2, sbCluster: 1, vfs: Math.max(n, seqN) + 8 });
     out(`lab up (2 DPUs, ${Math.max(n, seqN) + 8} VFs each) in ${Math.round(performance.now() - tUp)} ms`);
