@@ -208,7 +208,9 @@ export class Agent {
       const hw = this.pool.hw;
       this.linkWatch = new LinkWatch(this.log);
       this.linkWatch.on('link', (e) => {
-        if (hw.vfOf(e.name)) void pool.rescan();
+        if (!hw.vfOf(e.name)) return;
+        if (e.kind === 'new' && e.adminUp) void pool.keepQuarantined(e.name);
+        void pool.rescan();
       });
       this.linkWatch.on('overrun', () => void pool.rescan());
       try {

@@ -396,3 +396,19 @@ t.test('hot pool changes: new VFs quarantined at once, a vanished leased VF mark
   await r.pool.rescan();
   t.equal(r.pool.status().total, 1);
 });
+
+t.test('a free representor that comes up (hot-add, network manager) is quarantined again; leased ones are left alone', async (t) => {
+  const r = await rig(t, { vfs: 2 });
+  const k = await addPod(r, 'up');
+  const a = await r.pool.allocate(k, 'host1');
+  const free = a.representor === 'pf0vf0' ? 'pf0vf1' : 'pf0vf0';
+  r.q.quarantined.delete(free); // someone set it up after we quarantined it
+  const seen: string[] = [];
+  r.pool.on('requarantined', (n) => seen.push(n));
+  await r.pool.keepQuarantined(free);
+  t.ok(r.q.quarantined.has(free), 'the free one is down again');
+  await r.pool.keepQuarantined(a.representor);
+  t.notOk(r.q.quarantined.has(a.representor), 'the leased one stays up');
+  await r.pool.keepQuarantined('pf0vf9');
+  t.same(seen, [free], 'only the free one counted; an unknown name is ignored');
+});

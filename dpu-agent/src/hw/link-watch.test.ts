@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RTM_DELLINK, RTM_NEWLINK, parseLinkEvents } from './link-watch.ts';
 
-function linkMsg(type: number, ifindex: number, name: string): Buffer {
+function linkMsg(type: number, ifindex: number, name: string, flags = 0): Buffer {
   const nameBuf = Buffer.from(`${name}\0`);
   const attrLen = 4 + nameBuf.length;
   const len = 16 + 16 + ((attrLen + 3) & ~3);
@@ -11,6 +11,7 @@ function linkMsg(type: number, ifindex: number, name: string): Buffer {
   b.writeUInt32LE(len, 0);
   b.writeUInt16LE(type, 4);
   b.writeInt32LE(ifindex, 16 + 4);
+  b.writeUInt32LE(flags, 16 + 8);
   b.writeUInt16LE(attrLen, 32);
   b.writeUInt16LE(3, 34);
   nameBuf.copy(b, 36);
@@ -23,6 +24,7 @@ t.test('parses RTM_NEWLINK/RTM_DELLINK, ignores other messages', async (t) => {
   noise.writeUInt16LE(20, 4); // RTM_NEWADDR
   const events = parseLinkEvents(Buffer.concat([linkMsg(RTM_NEWLINK, 7, 'pf0vf3'), noise, linkMsg(RTM_DELLINK, 7, 'pf0vf3')]));
   t.same(events.map((e) => [e.kind, e.ifindex, e.name]), [['new', 7, 'pf0vf3'], ['del', 7, 'pf0vf3']]);
+  t.same(parseLinkEvents(Buffer.concat([linkMsg(RTM_NEWLINK, 7, 'pf0vf3', 0x1043), linkMsg(RTM_NEWLINK, 7, 'pf0vf3', 0x1002)])).map((e) => e.adminUp), [true, false], 'IFF_UP from ifi_flags');
   const overrun = Buffer.alloc(16);
   overrun.writeUInt32LE(255, 0); // claims more than the datagram holds
   t.throws(() => parseLinkEvents(overrun), { code: 'DPU_ERR_NETLINK_MALFORMED' }, 'a truncated datagram is an error, not a crash');

@@ -15,6 +15,7 @@ export const RTM_DELLINK = 17;
 const IFINFOMSG_LEN = 16;
 const IFLA_IFNAME = 3;
 const IFLA_OPERSTATE = 16;
+const IFF_UP = 0x1;
 
 export interface LinkEvent {
   readonly kind: 'new' | 'del';
@@ -22,6 +23,8 @@ export interface LinkEvent {
   readonly name: string;
   /** IF_OPER_* (6 = up) when the kernel sent it. */
   readonly operstate: number | undefined;
+  /** IFF_UP in ifi_flags: administratively up. */
+  readonly adminUp: boolean;
 }
 
 /** Pure: RTM_NEWLINK/RTM_DELLINK messages in a datagram → events (others ignored). */
@@ -31,6 +34,7 @@ export function parseLinkEvents(buf: Buffer): LinkEvent[] {
     if ((m.hdr.type !== RTM_NEWLINK && m.hdr.type !== RTM_DELLINK) || m.body.length < IFINFOMSG_LEN) continue;
     // struct ifinfomsg { u8 family, pad; u16 type; s32 index; u32 flags, change; }
     const ifindex = readU32(m.body, 4) | 0;
+    const adminUp = (readU32(m.body, 8) & IFF_UP) !== 0;
     let name = '';
     let operstate: number | undefined;
     for (const a of parseAttrs(m.body, IFINFOMSG_LEN)) {
@@ -38,7 +42,7 @@ export function parseLinkEvents(buf: Buffer): LinkEvent[] {
       else if (a.type === IFLA_OPERSTATE) operstate = a.data.length >= 1 ? (a.data.length >= 4 ? getU32(a) : a.data[0]) : undefined;
     }
     if (!name) continue;
-    out.push({ kind: m.hdr.type === RTM_NEWLINK ? 'new' : 'del', ifindex, name, operstate });
+    out.push({ kind: m.hdr.type === RTM_NEWLINK ? 'new' : 'del', ifindex, name, operstate, adminUp });
   }
   return out;
 }

@@ -54,6 +54,7 @@ export declare interface VfPool {
   on(event: 'allocation-failed', l: (reason: string) => void): this;
   on(event: 'released', l: (representor: string, why: string) => void): this;
   on(event: 'lease-broken', l: (representor: string) => void): this;
+  on(event: 'requarantined', l: (representor: string) => void): this;
 }
 
 export class VfPool extends EventEmitter implements VfPoolApi {
@@ -162,6 +163,24 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       await this.adopt(r, leases.get(r.name));
       this.log.info({ representor: r.name, leased: leases.has(r.name) }, 'representor added to the pool');
     }
+  }
+
+  /**
+   * A representor reported admin-up (RTM_NEWLINK with IFF_UP). A free one must stay
+   * down whoever brought it up — a hot-added VF whose creator sets it up after we
+   * quarantined it, a network manager, ovs-vswitchd restoring cached flags after an
+   * unplug — or it forwards while nobody holds it; the next rescan would not notice
+   * (it only adopts new names). Leased, being plugged, or unknown: left alone. The
+   * checks and the apply are in one tick, so an allocation's lift queues after it.
+   */
+  keepQuarantined(name: string): Promise<void> {
+    if (!this.started || this.reserved.has(name) || !this.representors.some((r) => r.name === name)) return Promise.resolve();
+    if (this.allPortNames().has(name)) return Promise.resolve();
+    this.log.warn({ representor: name }, 'free representor came up; quarantined again');
+    this.emit('requarantined', name);
+    return this.opts.quarantine.apply(name).catch((err: unknown) => {
+      this.log.warn({ err, representor: name }, 'could not quarantine a free representor that came up');
+    });
   }
 
   // ---- queries -------------------------------------------------------------
