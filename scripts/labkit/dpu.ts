@@ -1,8 +1,8 @@
 // A DPU and its host: `dpuK` runs ovsdb-server, ovs-vswitchd (userspace datapath),
 // ovn-controller and dpu-agent; `hostK` holds the VF ends of the VF pool.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { UNDERLAY_BRIDGE } from './central.ts';
-import { addVeth, ipn, linkUp } from './netns.ts';
+import { addVeth, ipn, linkShow, linkUp } from './netns.ts';
 import {
   API_LINK_BITS, API_LINK_DPU_DEV, API_LINK_HOST_DEV, API_PORT, apiDpuIp, apiHostIp, dpuName, dpuNs, hostNs, METRICS_PORT, NB_PORT,
   POD_UID_KEY, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName,
@@ -11,7 +11,7 @@ import { caPath, pemPair } from './pki.ts';
 import { startOvsDaemon, stopProc } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
-import type { DpuState } from './state.ts';
+import type { DpuState, ProcRecord } from './state.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 
@@ -53,34 +53,48 @@ export async function upDpu(run: LabRun, k: number): Promise<DpuState> {
   await upVfPool(run, d);
   await upApiLink(run, d);
 
-  // OVS for this DPU: own DB, vswitchd with the userspace datapath. vswitchd and
-  // ovn-controller share OVS_RUNDIR: ovn-controller finds br-int.mgmt there (DESIGN §6).
-  const env = { OVS_RUNDIR: d.dir, OVN_RUNDIR: d.dir, OVS_DBDIR: d.dir };
+  // OVS for this DPU: own DB (kept across a DPU restart, as on a real DPU's disk).
   await sh(['ovsdb-tool', 'create', `${d.dir}/conf.db`, VSWITCH_SCHEMA]);
-  await startOvsDaemon(
-    { name: `${d.name}/ovsdb-server`, ns: d.ns, dir: d.dir, stem: 'ovsdb-server', env, argv: ['ovsdb-server', `${d.dir}/conf.db`, `--remote=punix:${d.dir}/db.sock`] },
-    run.recordProc,
-  );
-  await vsctl(d, '--no-wait', 'init');
-  await startOvsDaemon(
-    { name: `${d.name}/ovs-vswitchd`, ns: d.ns, dir: d.dir, stem: 'ovs-vswitchd', env, argv: ['ovs-vswitchd', `unix:${d.dir}/db.sock`, '--disable-system'] },
-    run.recordProc,
-  );
+  await startDpuDaemons(run, d);
+  return d;
+}
 
-  // The underlay (not the chassis): br-phy holds p0 and carries the tunnel IP.
+const ovsEnv = (d: DpuState) => ({ OVS_RUNDIR: d.dir, OVN_RUNDIR: d.dir, OVS_DBDIR: d.dir });
+
+/** argv of each DPU daemon (pidfile, log and --detach are added by startOvsDaemon). */
+function daemonArgv(d: DpuState, which: DpuDaemon): string[] {
+  if (which === 'ovsdb-server') return ['ovsdb-server', `${d.dir}/conf.db`, `--remote=punix:${d.dir}/db.sock`];
+  if (which === 'ovs-vswitchd') return ['ovs-vswitchd', `unix:${d.dir}/db.sock`, '--disable-system'];
+  return ['ovn-controller', `unix:${d.dir}/db.sock`];
+}
+
+export type DpuDaemon = 'ovsdb-server' | 'ovs-vswitchd' | 'ovn-controller';
+
+function startDaemon(run: LabRun, d: DpuState, which: DpuDaemon): Promise<ProcRecord> {
+  return startOvsDaemon({ name: `${d.name}/${which}`, ns: d.ns, dir: d.dir, stem: which, env: ovsEnv(d), argv: daemonArgv(d, which) }, run.recordProc);
+}
+
+/**
+ * Starts dpuK's OVS/OVN daemons on its existing conf.db and (re)makes the underlay
+ * side: `up` after creating the DB, `restartDpu` after a reboot. vswitchd and
+ * ovn-controller share OVS_RUNDIR: ovn-controller finds br-int.mgmt there (DESIGN §6).
+ */
+export async function startDpuDaemons(run: LabRun, d: DpuState): Promise<void> {
+  await startDaemon(run, d, 'ovsdb-server');
+  await vsctl(d, '--no-wait', 'init');
+  await startDaemon(run, d, 'ovs-vswitchd');
+
+  // The underlay (not the chassis): br-phy holds p0 and carries the tunnel IP. br-phy is
+  // ovs-vswitchd's tap, so after a restart the address is set again (replace: idempotent).
   // same as: ovs-vsctl add-br br-phy -- set Bridge br-phy datapath_type=netdev -- add-port br-phy p0
   await vsctl(d, '--may-exist', 'add-br', 'br-phy', '--', 'set', 'Bridge', 'br-phy', 'datapath_type=netdev', '--', '--may-exist', 'add-port', 'br-phy', 'p0');
-  await ipn(d.ns, 'addr', 'add', `${d.tunnelIp}/${UNDERLAY_CIDR_BITS}`, 'dev', 'br-phy');
+  await ipn(d.ns, 'addr', 'replace', `${d.tunnelIp}/${UNDERLAY_CIDR_BITS}`, 'dev', 'br-phy');
   await linkUp(d.ns, 'br-phy');
   // The kernel leaves TCP checksums to "hardware" on the tap; the userspace datapath
   // forwards the frame as is, so the peer would drop it: checksum in software.
   await sh(inNs(d.ns, ['ethtool', '-K', 'br-phy', 'tx', 'off']));
 
-  await startOvsDaemon(
-    { name: `${d.name}/ovn-controller`, ns: d.ns, dir: d.dir, stem: 'ovn-controller', env, argv: ['ovn-controller', `unix:${d.dir}/db.sock`] },
-    run.recordProc,
-  );
-  return d;
+  await startDaemon(run, d, 'ovn-controller');
 }
 
 /**
@@ -89,14 +103,54 @@ export async function upDpu(run: LabRun, k: number): Promise<DpuState> {
  * `<run>/hostK/sys/class/net/pf0/device/virtfnJ/net/vfJ`, as host-shim will read it.
  */
 async function upVfPool(run: LabRun, d: DpuState): Promise<void> {
-  const sys = `${run.state.dir}/host${d.k}/sys/class/net/pf0/device`;
-  for (let j = 0; j < d.vfs; j++) {
+  const n = d.vfs;
+  d.vfs = 0;
+  await addVfs(run, d, Array.from({ length: n }, (_, j) => j));
+}
+
+const sysfsDevice = (run: LabRun, d: DpuState): string => `${run.state.dir}/host${d.k}/sys/class/net/pf0/device`;
+
+/** VF indexes present now: the representors in dpuK (the host may have moved VF ends into pods). */
+export async function presentVfs(d: DpuState): Promise<number[]> {
+  return (await linkShow(d.ns))
+    .map((l) => /^pf0vf(\d+)$/.exec(l.ifname)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/**
+ * Hot-adds VFs `indexes` (the host raising sriov_numvfs on a real DPU): the veth pair
+ * (representor `pf0vfJ` in dpuK, created up — a new representor is the agent's to
+ * quarantine), then the host's emulated sysfs entry. Used by `up` and at run time.
+ */
+export async function addVfs(run: LabRun, d: DpuState, indexes: readonly number[]): Promise<void> {
+  const sys = sysfsDevice(run, d);
+  for (const j of indexes) {
     await addVeth(d.hostNs, vfName(j), d.ns, repName(j));
     await linkUp(d.ns, repName(j));
     mkdirSync(`${sys}/virtfn${j}/net/${vfName(j)}`, { recursive: true });
   }
-  run.recordLink(`${d.hostNs}/vf0..${d.vfs - 1}<->${d.ns}/pf0vf0..${d.vfs - 1}`);
+  if (indexes.length > 0) run.recordLink(`${d.hostNs}/vf{${indexes.join(',')}}<->${d.ns}/pf0vf{${indexes.join(',')}}`);
+  d.vfs += indexes.length;
   writeFileSync(`${sys}/sriov_numvfs`, `${d.vfs}\n`);
+  run.save();
+}
+
+/**
+ * Hot-removes VFs (the host lowering sriov_numvfs, or a VF failing): deletes the
+ * representor, which takes its veth peer with it wherever that is (host or pod netns),
+ * and the sysfs entry. same as: ip -n dpuK link del pf0vfJ
+ */
+export async function removeVfs(run: LabRun, d: DpuState, indexes: readonly number[]): Promise<void> {
+  const sys = sysfsDevice(run, d);
+  for (const j of indexes) {
+    await ipn(d.ns, 'link', 'del', 'dev', repName(j));
+    rmSync(`${sys}/virtfn${j}`, { recursive: true, force: true });
+    d.vfs -= 1;
+  }
+  writeFileSync(`${sys}/sriov_numvfs`, `${d.vfs}\n`);
+  run.save();
 }
 
 /**
@@ -163,7 +217,7 @@ export function agentConfig(run: LabRun, d: DpuState): object {
     // The agent plays the eSwitch on veth pairs: representors here, VF ends in hostK.
     hw: { backend: 'emulated', hostNetns: d.hostNs },
     // With --sb-cluster 3 and the SB leader killed, binding a new port takes 6-14 s (README).
-    ports: { ovnInstalledTimeoutMs: 25_000 },
+    ports: { ovnInstalledTimeoutMs: 25_000, ...d.agentPorts },
     log: { level: 'info' },
   };
 }
@@ -176,9 +230,7 @@ export function agentConfig(run: LabRun, d: DpuState): object {
 export async function restartDaemon(run: LabRun, d: DpuState, which: 'ovsdb-server' | 'ovn-controller'): Promise<void> {
   const old = run.proc(`${d.name}/${which}`);
   if (!(await stopProc(old))) throw new Error(`${d.name}/${which} pid ${old.pid} did not stop`);
-  const env = { OVS_RUNDIR: d.dir, OVN_RUNDIR: d.dir, OVS_DBDIR: d.dir };
-  const argv = which === 'ovsdb-server' ? ['ovsdb-server', `${d.dir}/conf.db`, `--remote=punix:${d.dir}/db.sock`] : ['ovn-controller', `unix:${d.dir}/db.sock`];
-  await startOvsDaemon({ name: `${d.name}/${which}`, ns: d.ns, dir: d.dir, stem: which, env, argv }, run.recordProc);
+  await startDaemon(run, d, which);
 }
 
 /** Pings every other DPU's tunnel IP once so the userspace datapath has resolved its next hops (DESIGN §6). */

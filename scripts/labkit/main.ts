@@ -4,10 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { nbDb, sbDb } from './central.ts';
 import { DEFAULT_VFS, MAX_VFS, parsePodRef, podKey, randomPrefix, validatePrefix } from './plan.ts';
+import { addVfs, presentVfs, removeVfs } from './dpu.ts';
 import { addPod, delPod } from './pods.ts';
+import { restartDpu } from './reboot.ts';
 import { allowPolicy, denyPolicy } from './policy.ts';
 import { LabRun } from './run.ts';
-import { listRuns, loadState, withLock } from './state.ts';
+import { listRuns, loadState, withLock, type DpuState } from './state.ts';
 import { down, missingPrerequisites, PrerequisiteError, status, up } from './topology.ts';
 
 const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as root)
@@ -20,6 +22,9 @@ const HELP = `lab — multi-DPU OVN over Geneve in network namespaces (run as ro
   lab exec central|dpuK|hostK|NS/NAME -- CMD [ARGS…]
   lab policy deny NS/NAME [--from NS2/NAME2]
   lab policy allow NS/NAME [--from NS2/NAME2]
+  lab dpu restart dpuK [--soft]
+  lab vf add dpuK N
+  lab vf del dpuK J [J…]
 
 --prefix P (or DPU_LAB_PREFIX) names the run; without it, the only run there is
 is used (up picks a fresh "dpl…" prefix when there is none). Run state lives in
@@ -28,6 +33,11 @@ is used (up picks a fresh "dpl…" prefix when there is none). Run state lives i
 pod add: the control plane creates the LSP (unless --no-lsp), then host-shim runs
 as CNI ADD in hostK and the DPU agent hands out the VF; a refusal prints the CNI error.
 pod del: CNI DEL, then the LSP goes.
+dpu restart: a DPU reboot — every dpuK process stopped by its recorded pid (SIGKILL;
+--soft: SIGTERM), the eSwitch's representor state and VF MACs forgotten, conf.db
+kept; then started again as by up. Pods stay on the host; no CNI call is made.
+vf add / vf del: hot-add N VFs after the highest (veth pair + host sysfs entry), or
+remove VFs J… (the representor and its VF end, wherever that is).
 `;
 
 const out = (s: string) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -76,13 +86,14 @@ async function main(argv: string[]): Promise<number> {
       ip: { type: 'string' },
       'requested-chassis': { type: 'string' },
       'no-lsp': { type: 'boolean' },
+      soft: { type: 'boolean' },
       from: { type: 'string' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [cmd, sub, arg] = positionals;
+  const [cmd, sub, arg, ...more] = positionals;
   if (values.help || !cmd) {
     out(HELP);
     return cmd ? 0 : 2;
@@ -177,10 +188,55 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       });
     }
+    case 'dpu': {
+      const prefix = resolvePrefix(values.prefix, false);
+      if (sub !== 'restart' || !arg) throw new Error('usage: lab dpu restart dpuK');
+      return withLock(prefix, async () => {
+        const run = openRun(prefix);
+        const d = dpuByName(run, arg);
+        const t = await restartDpu(run, d, { signal: values.soft ? 'SIGTERM' : 'SIGKILL' });
+        out(`${d.name} restarted: daemons in ${Math.round(t.daemonsMs)} ms, agent ready in ${Math.round(t.agentReadyMs)} ms`);
+        return 0;
+      });
+    }
+    case 'vf': {
+      const prefix = resolvePrefix(values.prefix, false);
+      if ((sub !== 'add' && sub !== 'del') || !arg || more.length === 0) throw new Error('usage: lab vf add dpuK N | lab vf del dpuK J [J…]');
+      const nums = more.map((x) => {
+        const n = Number(x);
+        if (!Number.isInteger(n) || n < 0 || n > MAX_VFS) throw new Error(`not a VF count/index: ${x}`);
+        return n;
+      });
+      return withLock(prefix, async () => {
+        const run = openRun(prefix);
+        const d = dpuByName(run, arg);
+        const present = await presentVfs(d);
+        if (sub === 'add') {
+          const from = present.length > 0 ? Math.max(...present) + 1 : 0;
+          const idx = Array.from({ length: nums[0] ?? 0 }, (_, i) => from + i);
+          if (from + idx.length > MAX_VFS) throw new Error(`at most ${MAX_VFS} VFs`);
+          await addVfs(run, d, idx);
+          out(`${d.name}: added VFs ${idx.join(' ')} (${d.vfs} now)`);
+        } else {
+          const missing = nums.filter((j) => !present.includes(j));
+          if (missing.length > 0) throw new Error(`${d.name} has no VF ${missing.join(' ')}`);
+          await removeVfs(run, d, nums);
+          out(`${d.name}: removed VFs ${nums.join(' ')} (${d.vfs} now)`);
+        }
+        return 0;
+      });
+    }
     default:
       out(HELP);
       return 2;
   }
+}
+
+function dpuByName(run: LabRun, name: string): DpuState {
+  const m = /^dpu(\d+)$/.exec(name);
+  const d = m ? run.state.dpus.find((x) => x.k === Number(m[1])) : undefined;
+  if (!d) throw new Error(`no DPU ${name} in lab ${run.prefix}`);
+  return d;
 }
 
 /** Netns and OVS/OVN environment for `lab exec` (so ovs-vsctl, ovn-nbctl… find their DBs). */

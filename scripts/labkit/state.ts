@@ -28,6 +28,8 @@ export interface DpuState {
   vfs: number;
   /** Filled once the chassis is configured (by the agent). */
   chassisReady?: boolean;
+  /** Overrides of the agent's `ports` config (e.g. a short orphanGraceMs for a test); applied at the next agent start. */
+  agentPorts?: { orphanGraceMs?: number; gcIntervalMs?: number };
 }
 
 export interface PodState {
@@ -46,6 +48,8 @@ export interface PodState {
   netns: string;
   /** Set once CNI ADD succeeded (the agent plugged the representor, ovn-installed). */
   plugged?: boolean;
+  /** Further attachments (CNI ADD with another CNI_IFNAME), by interface name: own LSP NS_NAME_IFNAME and address. */
+  extra?: Record<string, { lsp: string; ip: string; mac: string; vf: number }>;
 }
 
 export interface PolicyState {
