@@ -3,7 +3,8 @@
 // links in the DPU and host netns, the agent's own /metrics and /healthz from the
 // DPU side), never from what the lab believes:
 //   - every Interface carrying a lease is on br-int and belongs to a live lab pod
-//     (pod netns exists, its eth0 has the leased MAC);
+//     (pod netns exists, its interface — eth0 or a further one — has the leased MAC);
+//   - every plugged pod holds exactly one lease per attachment;
 //   - nothing sits on br-int that nobody owns (br-int itself, ovn-controller's
 //     tunnels/patches, leases);
 //   - an unleased representor is down (quarantined) and on no bridge; its VF is in
@@ -117,18 +118,26 @@ export async function checkConsistency(run: LabRun, allowLease: (d: DpuState, ex
     const view = await dpuLeaseView(d);
     for (const f of view.foreign) p(`port ${f} on br-int has no owner`);
     const pods = Object.values(run.state.pods).filter((x) => x.node === d.k);
+    // A pod's attachments: eth0 on its own LSP, each further interface on NS_NAME_IFNAME.
+    const attachmentsOf = (x: (typeof pods)[number]) => [{ ifname: 'eth0', lsp: x.lsp }, ...Object.entries(x.extra ?? {}).map(([ifname, a]) => ({ ifname, lsp: a.lsp }))];
     for (const [rep, ext] of view.leases) {
-      const pod = pods.find((x) => x.lsp === ext.get(EXT.ifaceId) && x.sandbox === ext.get(EXT.sandbox) && x.uid === ext.get(EXT.podUid));
+      const pod = pods.find((x) => attachmentsOf(x).some((a) => a.lsp === ext.get(EXT.ifaceId)) && x.sandbox === ext.get(EXT.sandbox) && x.uid === ext.get(EXT.podUid));
       if (!pod) {
         if (!allowLease(d, ext)) p(`lease on ${rep} (${ext.get(EXT.ifaceId)}, sandbox ${ext.get(EXT.sandbox)}) belongs to no live pod`);
         continue;
       }
-      const [eth0] = await linkShow(pod.netns, 'eth0').catch(() => []);
-      if (!eth0) p(`lease on ${rep} for ${pod.namespace}/${pod.name}: no eth0 in the pod`);
-      else if (eth0.address !== ext.get(EXT.attachedMac)) p(`lease on ${rep}: pod eth0 MAC ${eth0.address} ≠ leased ${ext.get(EXT.attachedMac)}`);
+      const ifname = attachmentsOf(pod).find((a) => a.lsp === ext.get(EXT.ifaceId))?.ifname ?? 'eth0';
+      const [dev] = await linkShow(pod.netns, ifname).catch(() => []);
+      if (!dev) p(`lease on ${rep} for ${pod.namespace}/${pod.name}: no ${ifname} in the pod`);
+      else if (dev.address !== ext.get(EXT.attachedMac)) p(`lease on ${rep}: pod ${ifname} MAC ${dev.address} ≠ leased ${ext.get(EXT.attachedMac)}`);
     }
+    const leasedLsps = [...view.leases.values()].map((e) => e.get(EXT.ifaceId));
     for (const pod of pods.filter((x) => x.plugged)) {
-      if (![...view.leases.values()].some((e) => e.get(EXT.ifaceId) === pod.lsp)) p(`pod ${pod.namespace}/${pod.name} has no lease`);
+      for (const a of attachmentsOf(pod)) {
+        const n = leasedLsps.filter((l) => l === a.lsp).length;
+        if (n === 0) p(`pod ${pod.namespace}/${pod.name} ${a.ifname} has no lease`);
+        else if (n > 1) p(`pod ${pod.namespace}/${pod.name} ${a.ifname} has ${n} leases`);
+      }
     }
     const reps = (await linkShow(d.ns)).filter((l) => /^pf0vf\d+$/.test(l.ifname));
     const hostLinks = new Map((await linkShow(d.hostNs)).map((l) => [l.ifname, l]));

@@ -49,7 +49,7 @@ export function controlPlane(run: LabRun): ControlPlane {
 
 /** The lab's IPAM (the control plane's job): the asked address, or the next free one of the node. */
 function pickIp(run: LabRun, node: number, wantIp: string | undefined): string {
-  const usedIp = new Set(Object.values(run.state.pods).map((p) => p.ip));
+  const usedIp = new Set(Object.values(run.state.pods).flatMap((p) => [p.ip, ...Object.values(p.extra ?? {}).map((a) => a.ip)]));
   if (wantIp !== undefined) {
     if (!isIpv4(wantIp) || !wantIp.startsWith(`${POD_PREFIX}.`) || wantIp === POD_GATEWAY) throw new Error(`--ip ${wantIp}: want an address in ${POD_PREFIX}.0.0/${POD_CIDR_BITS} other than the gateway`);
     if (usedIp.has(wantIp)) throw new Error(`--ip ${wantIp} is in use`);
@@ -108,9 +108,9 @@ export async function shimAdd(run: LabRun, pod: PodState, timeoutMs?: number): P
 }
 
 /** The VF index host-shim recorded for the pod's eth0 (its state file), if any. */
-function vfIndexFromShimState(run: LabRun, pod: PodState): number | undefined {
+function vfIndexFromShimState(run: LabRun, pod: PodState, ifname = 'eth0'): number | undefined {
   try {
-    const s = JSON.parse(readFileSync(join(shimStateDir(run, pod.node), `${pod.sandbox}_eth0.json`), 'utf8')) as { vfIndex?: number };
+    const s = JSON.parse(readFileSync(join(shimStateDir(run, pod.node), `${pod.sandbox}_${ifname}.json`), 'utf8')) as { vfIndex?: number };
     return typeof s.vfIndex === 'number' ? s.vfIndex : undefined;
   } catch {
     return undefined;
@@ -158,6 +158,7 @@ export async function delPod(run: LabRun, ref: PodRef): Promise<boolean> {
   const pod = run.state.pods[key];
   if (!pod) return false;
   const d = dpuOf(run, pod.node);
+  for (const ifname of Object.keys(pod.extra ?? {})) await delAttachment(run, pod, ifname);
   const r = await runCni(run, d, 'DEL', cniPod(pod));
   const e = cniError(r);
   if (e) throw new CniFailure('DEL', e.code, e.details, e.msg);
@@ -176,6 +177,54 @@ export async function delPod(run: LabRun, ref: PodRef): Promise<boolean> {
   await delNetns(pod.netns);
   run.state.netns = run.state.netns.filter((n) => n !== pod.netns);
   delete run.state.pods[key];
+  run.save();
+  return true;
+}
+
+/**
+ * A further attachment of a live pod (multus-style, a second network): the control
+ * plane creates its own LSP `NS_NAME_IFNAME` with its own address in the pods switch
+ * (the agent's name for a non-primary interface), then CNI ADD runs with
+ * CNI_IFNAME=ifname and the same sandbox. Undone on failure (throws CniFailure).
+ */
+export async function addAttachment(run: LabRun, pod: PodState, ifname: string, opts: { ip?: string } = {}): Promise<{ lsp: string; ip: string; mac: string; vf: number }> {
+  if (ifname === 'eth0' || pod.extra?.[ifname]) throw new Error(`pod ${pod.namespace}/${pod.name} already has ${ifname}`);
+  const ip = pickIp(run, pod.node, opts.ip);
+  const a = { lsp: `${pod.lsp}_${ifname}`, ip, mac: macForIp(ip), vf: -1 };
+  pod.extra = { ...pod.extra, [ifname]: a };
+  run.save();
+  try {
+    await controlPlane(run).addLsp({ lsp: a.lsp, mac: a.mac, ip, chassis: dpuName(pod.node), uid: pod.uid });
+    const r = await runCni(run, dpuOf(run, pod.node), 'ADD', cniPod(pod), { ifname });
+    const e = cniError(r);
+    if (e) throw new CniFailure('ADD', e.code, e.details, e.msg);
+    a.vf = vfIndexFromShimState(run, pod, ifname) ?? -1;
+    run.save();
+    await sh(inNs(pod.netns, ['ethtool', '-K', ifname, 'tx', 'off']));
+    return a;
+  } catch (err) {
+    await delAttachment(run, pod, ifname).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** CNI DEL of one further attachment, then its LSP. Idempotent; eth0 and the pod stay. */
+export async function delAttachment(run: LabRun, pod: PodState, ifname: string): Promise<boolean> {
+  const a = pod.extra?.[ifname];
+  if (!a) return false;
+  const d = dpuOf(run, pod.node);
+  const r = await runCni(run, d, 'DEL', cniPod(pod), { ifname });
+  const e = cniError(r);
+  if (e) throw new CniFailure('DEL', e.code, e.details, e.msg);
+  await controlPlane(run).delLsp(a.lsp);
+  // Safety net as in delPod: a VF still in the pod goes back to the host.
+  if (a.vf >= 0 && (await linkExists(pod.netns, ifname).catch(() => false))) {
+    await ipn(pod.netns, 'link', 'set', 'dev', ifname, 'down');
+    await ipn(pod.netns, 'link', 'set', 'dev', ifname, 'name', vfName(a.vf));
+    await ipn(pod.netns, 'link', 'set', 'dev', vfName(a.vf), 'netns', d.hostNs);
+  }
+  const { [ifname]: _gone, ...rest } = pod.extra ?? {};
+  pod.extra = rest;
   run.save();
   return true;
 }
