@@ -3,32 +3,32 @@
 // linux/pkt_cls.h (TCA_ACT_*, tc_gen, TC_ACT_*), linux/pkt_sched.h (tc_police).
 // The action list is a nest whose children are numbered 1..n in execution order
 // (TCA_ACT_MAX_PRIO = 32; OVS refuses more, lib/tc.c).
-import { bytesToHex, bytesToIpv4, bytesToIpv6, bytesToMac, hexToBytes, ipv4ToBytes, ipv6ToBytes, macToBytes } from './addr.ts';
-import { decodeEncOpts, encodeEncOpts, type EncOpts } from './encopts.ts';
+import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from './addr.ts';
+import { decodeEncOptsAt, encodeEncOpts, type EncOpts } from './encopts.ts';
 import {
   type AttrWriter,
   type NlAttr,
   type RawAttr,
-  getBe16,
-  getBe32,
-  getBytes,
-  getString,
-  getU16,
-  getU32,
-  getU64,
-  getU8,
+  NLA_TYPE_MASK,
+  attrBuf,
   attrLen,
-  parseNested,
-  readAt,
-  readS32,
-  readU16,
-  readU32,
-  toRaw,
+  attrOff,
+  exactLen,
+  hs32,
+  hu16,
+  hu32,
+  hu64,
+  nbe16,
+  nbe32,
+  needLen,
+  overrun,
+  rawAttrAt,
+  stringAt,
   writeS32,
   writeU16,
   writeU32,
 } from './nl.ts';
-import { decodeStats, decodeTm, encodeStats, encodeTm, type ActionStats, type TcfTm } from './stats.ts';
+import { decodeStatsAt, decodeTmAt, encodeStats, encodeTm, type ActionStats, type TcfTm } from './stats.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../errors.ts';
 
 export const TCA_ACT_MAX_PRIO = 32;
@@ -287,18 +287,17 @@ function writeGen(b: Buffer, p: GenParms): void {
   writeS32(b, 16, p.bindcnt ?? 0);
 }
 
-function readGen(b: Buffer): GenParms {
-  if (b.length < GEN_LEN) throw new NetlinkMalformedError(`tc_gen of ${b.length} B`);
-  const g: GenParms = { control: readS32(b, 8) };
-  const index = readU32(b, 0);
-  const capab = readU32(b, 4);
-  const refcnt = readS32(b, 12);
-  const bindcnt = readS32(b, 16);
-  if (index) g.index = index;
-  if (capab) g.capab = capab;
-  if (refcnt) g.refcnt = refcnt;
-  if (bindcnt) g.bindcnt = bindcnt;
-  return g;
+/** struct tc_gen at `b[o]`: zero fields left out. The caller checked the length. */
+function genAt<P extends GenParms>(p: P, b: Buffer, o: number): P {
+  const index = hu32(b, o);
+  const capab = hu32(b, o + 4);
+  const refcnt = hs32(b, o + 12);
+  const bindcnt = hs32(b, o + 16);
+  if (index) p.index = index;
+  if (capab) p.capab = capab;
+  if (refcnt) p.refcnt = refcnt;
+  if (bindcnt) p.bindcnt = bindcnt;
+  return p;
 }
 
 function genAnd(p: GenParms, extra: number, fill: (b: Buffer) => void): Buffer {
@@ -315,9 +314,9 @@ function bitfield(b: Bitfield32): Buffer {
   return out;
 }
 
-function getBitfield(a: NlAttr): Bitfield32 {
-  if (attrLen(a) < 8) throw new NetlinkMalformedError(`bitfield32 of ${attrLen(a)} B`);
-  return { value: readAt(a, 0, readU32), selector: readAt(a, 4, readU32) };
+function bitfieldAt(b: Buffer, p: number, n: number): Bitfield32 {
+  if (n < 8) throw new NetlinkMalformedError(`bitfield32 of ${n} B`);
+  return { value: hu32(b, p), selector: hu32(b, p + 4) };
 }
 
 // ---------------------------------------------------------------------------
@@ -496,228 +495,450 @@ function writeRateSpec(b: Buffer, at: number, r: RateSpec): void {
 }
 
 function readRateSpec(b: Buffer, at: number): RateSpec {
-  const ca = readU16(b, at + 4);
+  const ca = hu16(b, at + 4);
   return {
     cellLog: b[at]!,
     linklayer: b[at + 1]!,
-    overhead: readU16(b, at + 2),
+    overhead: hu16(b, at + 2),
     cellAlign: ca >= 0x8000 ? ca - 0x10000 : ca,
-    mpu: readU16(b, at + 6),
-    rate: readU32(b, at + 8),
+    mpu: hu16(b, at + 6),
+    rate: hu32(b, at + 8),
   };
 }
 
 // ---------------------------------------------------------------------------
-// Decoding
-
-const byType = (x: NlAttr, y: NlAttr): number => x.type - y.type;
+// Decoding: in place over the received buffer (nl.ts "range decoders"); the
+// NlAttr entry points are thin wrappers.
 
 /** Decodes TCA_FLOWER_ACT: children ordered by their 1-based priority. */
-export function decodeActions(nest: NlAttr): TcAction[] {
-  const list = parseNested(nest);
-  list.sort(byType);
-  return list.map(decodeAction);
+export const decodeActions = (nest: NlAttr): TcAction[] => decodeActionsAt(attrBuf(nest), attrOff(nest), attrOff(nest) + attrLen(nest));
+
+export const decodeAction = (nest: NlAttr): TcAction => decodeActionAt(attrBuf(nest), attrOff(nest), attrOff(nest) + attrLen(nest));
+
+/** The action list nest at `b[start, end)`; the kernel sends it in order, else it is sorted (stable) by priority. */
+export function decodeActionsAt(b: Buffer, start: number, end: number): TcAction[] {
+  const list: TcAction[] = [];
+  let prios: number[] | undefined;
+  let last = -1;
+  let sorted = true;
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    (prios ??= []).push(type);
+    if (type < last) sorted = false;
+    last = type;
+    list.push(decodeActionAt(b, o + 4, o + len));
+    o += (len + 3) & ~3;
+  }
+  if (sorted || !prios) return list;
+  const order = list.map((_, i) => i).sort((x, y) => prios[x]! - prios[y]!);
+  return order.map((i) => list[i]!);
 }
 
-export function decodeAction(nest: NlAttr): TcAction {
-  const attrs = parseNested(nest);
+/** One action's nest (TCA_ACT_KIND, OPTIONS, STATS, …) at `b[start, end)`. */
+export function decodeActionAt(b: Buffer, start: number, end: number): TcAction {
+  // KIND first (the kernel sends it first; the last one wins, as parsing into a table would).
   let kind = '';
-  for (const a of attrs) if (a.type === TCA_ACT_KIND) kind = getString(a);
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    if (type === TCA_ACT_KIND) kind = kindAt(b, o + 4, len - 4);
+    o += (len + 3) & ~3;
+  }
   const out: TcAction = { kind };
-  for (const a of attrs) {
-    switch (a.type) {
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    const p = o + 4;
+    const n = len - 4;
+    switch (type) {
       case TCA_ACT_KIND:
         break;
       case TCA_ACT_OPTIONS:
-        decodeOptions(out, a);
+        decodeOptionsAt(out, b, p, p + n);
         break;
       case TCA_ACT_INDEX:
-        out.actIndex = getU32(a);
+        needLen(n, 4, 'u32', type);
+        out.actIndex = hu32(b, p);
         break;
       case TCA_ACT_STATS:
-        out.stats = decodeStats(a);
+        out.stats = decodeStatsAt(b, p, p + n);
         break;
       case TCA_ACT_PAD:
         break;
       case TCA_ACT_COOKIE:
-        out.cookie = bytesToHex(a.data);
+        out.cookie = b.toString('hex', p, p + n);
         break;
       case TCA_ACT_FLAGS:
-        out.flags = getBitfield(a);
+        out.flags = bitfieldAt(b, p, n);
         break;
       case TCA_ACT_HW_STATS:
-        out.hwStats = getBitfield(a);
+        out.hwStats = bitfieldAt(b, p, n);
         break;
       case TCA_ACT_USED_HW_STATS:
-        out.usedHwStats = getBitfield(a);
+        out.usedHwStats = bitfieldAt(b, p, n);
         break;
       case TCA_ACT_IN_HW_COUNT:
-        out.inHwCount = getU32(a);
+        needLen(n, 4, 'u32', type);
+        out.inHwCount = hu32(b, p);
         break;
       default:
-        (out.unknown ??= []).push(toRaw(a));
+        (out.unknown ??= []).push(rawAttrAt(b, o));
     }
+    o += (len + 3) & ~3;
   }
   return out;
 }
 
-function decodeOptions(out: TcAction, opts: NlAttr): void {
-  const attrs = parseNested(opts);
+const KINDS = Object.keys(IDS) as KnownKind[];
+/** TCA_ACT_KIND text; the kinds we know come back as the same interned strings (no allocation). */
+function kindAt(b: Buffer, p: number, n: number): string {
+  let e = p;
+  while (e < p + n && b[e] !== 0) e++;
+  const l = e - p;
+  for (const k of KINDS) {
+    if (k.length !== l) continue;
+    let i = 0;
+    while (i < l && b[p + i] === k.charCodeAt(i)) i++;
+    if (i === l) return k;
+  }
+  return b.toString('utf8', p, e);
+}
+
+function decodeOptionsAt(out: TcAction, b: Buffer, start: number, end: number): void {
   const kind = out.kind;
   if (!isKnown(kind)) {
-    out.options = attrs.map(toRaw);
+    out.options = rawList(b, start, end, -1, -1, -1);
     return;
   }
   const ids = IDS[kind];
-  const rest: NlAttr[] = [];
-  let parms: NlAttr | undefined;
-  for (const a of attrs) {
-    if (a.type === ids.tm) out.tm = decodeTm(a);
-    else if (a.type === ids.pad) continue;
-    else if (a.type === ids.parms || (kind === 'pedit' && a.type === 4)) parms = a;
-    else rest.push(a);
+  const parmsAlt = kind === 'pedit' ? 4 : -1;
+  let po = -1;
+  let pn = 0;
+  let pType = 0;
+  let rest = false;
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    if (type === ids.tm) out.tm = decodeTmAt(b, o + 4, len - 4);
+    else if (type === ids.pad) {
+      // padding
+    } else if (type === ids.parms || type === parmsAlt) {
+      po = o + 4;
+      pn = len - 4;
+      pType = type;
+    } else rest = true;
+    o += (len + 3) & ~3;
   }
-  if (!parms) {
+  if (po < 0) {
     // Options without PARMS (should not happen): keep them raw rather than guess.
-    if (rest.length) out.options = rest.map(toRaw);
+    if (rest) out.options = rawList(b, start, end, ids.tm, ids.pad, -1);
     return;
   }
-  out.params = decodeParams(kind, parms, rest);
+  out.params = decodeParamsAt(kind, b, po, pn, pType, start, end, rest);
 }
 
-function withUnknown<P extends GenParms>(p: P, unknown: RawAttr[]): P {
-  if (unknown.length) p.unknown = unknown;
+/** RawAttr copies of the TLVs in `b[start, end)` except the given types. */
+function rawList(b: Buffer, start: number, end: number, skip1: number, skip2: number, skip3: number): RawAttr[] {
+  const out: RawAttr[] = [];
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    if (type !== skip1 && type !== skip2 && type !== skip3) out.push(rawAttrAt(b, o));
+    o += (len + 3) & ~3;
+  }
+  return out;
+}
+
+// No closures per call below: under tsx (esbuild keepNames) every closure made is also
+// a __name() defineProperty call, and that showed up as ~20% of a dump's decode.
+
+/** Whether an option attribute is one a kind's decoder reads beyond PARMS (not TM, PAD, PARMS). */
+const isRest = (ids: { tm: number; parms: number; pad: number }, alt: number, type: number): boolean =>
+  type !== ids.tm && type !== ids.pad && type !== ids.parms && type !== alt;
+
+const pushRaw = (list: RawAttr[] | undefined, b: Buffer, o: number): RawAttr[] => {
+  const l = list ?? [];
+  l.push(rawAttrAt(b, o));
+  return l;
+};
+
+function withUnknown<P extends GenParms>(p: P, unknown: RawAttr[] | undefined): P {
+  if (unknown) p.unknown = unknown;
   return p;
 }
 
-function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionParams {
-  const b = parms.data;
-  const unknown: RawAttr[] = [];
+function needGen(pn: number): void {
+  if (pn < GEN_LEN) throw new NetlinkMalformedError(`tc_gen of ${pn} B`);
+}
+
+function decodeParamsAt(kind: KnownKind, b: Buffer, po: number, pn: number, pType: number, start: number, end: number, rest: boolean): ActionParams {
+  let unknown: RawAttr[] | undefined;
+  const ids = IDS[kind];
+  const alt = kind === 'pedit' ? 4 : -1;
+  // Each case: PARMS, then (when there are any) the other option attributes in one pass.
   switch (kind) {
     case 'gact': {
-      const p: GactParams = { kind, ...readGen(b) };
-      for (const a of rest) {
-        if (a.type === 3 && a.data.length >= 8) {
-          p.prob = { ptype: readU16(a.data, 0), pval: readU16(a.data, 2), paction: readS32(a.data, 4) };
-        } else unknown.push(toRaw(a));
-      }
+      needGen(pn);
+      const p = genAt<GactParams>({ kind, control: hs32(b, po + 8) }, b, po);
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          if (type === 3 && n >= 8) p.prob = { ptype: hu16(b, q), pval: hu16(b, q + 2), paction: hs32(b, q + 4) };
+          else unknown = pushRaw(unknown, b, o);
+        }
       return withUnknown(p, unknown);
     }
     case 'mirred': {
-      if (b.length < 28) throw new NetlinkMalformedError(`tc_mirred of ${b.length} B`);
-      const p: MirredParams = { kind, ...readGen(b), eaction: readS32(b, 20), ifindex: readU32(b, 24) };
-      for (const a of rest) {
-        if (a.type === 4) p.blockid = getU32(a);
-        else unknown.push(toRaw(a));
-      }
+      if (pn < 28) throw new NetlinkMalformedError(`tc_mirred of ${pn} B`);
+      const p = genAt<MirredParams>({ kind, control: hs32(b, po + 8), eaction: 0, ifindex: 0 }, b, po);
+      p.eaction = hs32(b, po + 20);
+      p.ifindex = hu32(b, po + 24);
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          if (type === 4) {
+            needLen(n, 4, 'u32', type);
+            p.blockid = hu32(b, q);
+          } else unknown = pushRaw(unknown, b, o);
+        }
       return withUnknown(p, unknown);
     }
     case 'vlan': {
-      if (b.length < 24) throw new NetlinkMalformedError(`tc_vlan of ${b.length} B`);
-      const p: VlanParams = { kind, ...readGen(b), vAction: readS32(b, 20) };
-      for (const a of rest) {
-        if (a.type === 3) p.id = getU16(a);
-        else if (a.type === 4) p.proto = getBe16(a);
-        else if (a.type === 6) p.prio = getU8(a);
-        else if (a.type === 7) p.pushEthDst = bytesToMac(getBytes(a, 6));
-        else if (a.type === 8) p.pushEthSrc = bytesToMac(getBytes(a, 6));
-        else unknown.push(toRaw(a));
-      }
+      if (pn < 24) throw new NetlinkMalformedError(`tc_vlan of ${pn} B`);
+      const p = genAt<VlanParams>({ kind, control: hs32(b, po + 8), vAction: 0 }, b, po);
+      p.vAction = hs32(b, po + 20);
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          if (type === 3) {
+            needLen(n, 2, 'u16', type);
+            p.id = hu16(b, q);
+          } else if (type === 4) {
+            needLen(n, 2, 'be16', type);
+            p.proto = nbe16(b, q);
+          } else if (type === 6) {
+            needLen(n, 1, 'u8', type);
+            p.prio = b[q]!;
+          } else if (type === 7) {
+            exactLen(n, 6, type);
+            p.pushEthDst = macAt(b, q);
+          } else if (type === 8) {
+            exactLen(n, 6, type);
+            p.pushEthSrc = macAt(b, q);
+          } else unknown = pushRaw(unknown, b, o);
+        }
       return withUnknown(p, unknown);
     }
     case 'tunnel_key': {
-      if (b.length < 24) throw new NetlinkMalformedError(`tc_tunnel_key of ${b.length} B`);
-      const p: TunnelKeyParams = { kind, ...readGen(b), tAction: readS32(b, 20) };
-      for (const a of rest) {
-        if (a.type === 3) p.ipv4Src = bytesToIpv4(getBytes(a, 4));
-        else if (a.type === 4) p.ipv4Dst = bytesToIpv4(getBytes(a, 4));
-        else if (a.type === 5) p.ipv6Src = bytesToIpv6(getBytes(a, 16));
-        else if (a.type === 6) p.ipv6Dst = bytesToIpv6(getBytes(a, 16));
-        else if (a.type === 7) p.keyId = getBe32(a);
-        else if (a.type === 9) p.dstPort = getBe16(a);
-        else if (a.type === 10) p.noCsum = getU8(a) !== 0;
-        else if (a.type === 11) p.encOpts = decodeEncOpts(a);
-        else if (a.type === 12) p.tos = getU8(a);
-        else if (a.type === 13) p.ttl = getU8(a);
-        else if (a.type === 14) p.noFrag = true;
-        else unknown.push(toRaw(a));
-      }
+      if (pn < 24) throw new NetlinkMalformedError(`tc_tunnel_key of ${pn} B`);
+      const p = genAt<TunnelKeyParams>({ kind, control: hs32(b, po + 8), tAction: 0 }, b, po);
+      p.tAction = hs32(b, po + 20);
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          switch (type) {
+            case 3:
+              exactLen(n, 4, type);
+              p.ipv4Src = ipv4At(b, q);
+              break;
+            case 4:
+              exactLen(n, 4, type);
+              p.ipv4Dst = ipv4At(b, q);
+              break;
+            case 5:
+              exactLen(n, 16, type);
+              p.ipv6Src = ipv6At(b, q);
+              break;
+            case 6:
+              exactLen(n, 16, type);
+              p.ipv6Dst = ipv6At(b, q);
+              break;
+            case 7:
+              needLen(n, 4, 'be32', type);
+              p.keyId = nbe32(b, q);
+              break;
+            case 9:
+              needLen(n, 2, 'be16', type);
+              p.dstPort = nbe16(b, q);
+              break;
+            case 10:
+              needLen(n, 1, 'u8', type);
+              p.noCsum = b[q] !== 0;
+              break;
+            case 11:
+              p.encOpts = decodeEncOptsAt(b, q, q + n);
+              break;
+            case 12:
+              needLen(n, 1, 'u8', type);
+              p.tos = b[q]!;
+              break;
+            case 13:
+              needLen(n, 1, 'u8', type);
+              p.ttl = b[q]!;
+              break;
+            case 14:
+              p.noFrag = true;
+              break;
+            default:
+              unknown = pushRaw(unknown, b, o);
+          }
+        }
       return withUnknown(p, unknown);
     }
     case 'ct': {
-      const p: CtParams = { kind, ...readGen(b) };
-      for (const a of rest) {
-        if (a.type === 3) p.ctAction = getU16(a);
-        else if (a.type === 4) p.zone = getU16(a);
-        else if (a.type === 5) p.mark = getU32(a);
-        else if (a.type === 6) p.markMask = getU32(a);
-        else if (a.type === 7) p.labels = bytesToHex(getBytes(a, 16));
-        else if (a.type === 8) p.labelsMask = bytesToHex(getBytes(a, 16));
-        else if (a.type === 9) p.natIpv4Min = bytesToIpv4(getBytes(a, 4));
-        else if (a.type === 10) p.natIpv4Max = bytesToIpv4(getBytes(a, 4));
-        else if (a.type === 11) p.natIpv6Min = bytesToIpv6(getBytes(a, 16));
-        else if (a.type === 12) p.natIpv6Max = bytesToIpv6(getBytes(a, 16));
-        else if (a.type === 13) p.natPortMin = getBe16(a);
-        else if (a.type === 14) p.natPortMax = getBe16(a);
-        else if (a.type === 16) p.helperName = getString(a);
-        else if (a.type === 17) p.helperFamily = getU8(a);
-        else if (a.type === 18) p.helperProto = getU8(a);
-        else unknown.push(toRaw(a));
-      }
+      needGen(pn);
+      const p = genAt<CtParams>({ kind, control: hs32(b, po + 8) }, b, po);
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          switch (type) {
+            case 3:
+              needLen(n, 2, 'u16', type);
+              p.ctAction = hu16(b, q);
+              break;
+            case 4:
+              needLen(n, 2, 'u16', type);
+              p.zone = hu16(b, q);
+              break;
+            case 5:
+              needLen(n, 4, 'u32', type);
+              p.mark = hu32(b, q);
+              break;
+            case 6:
+              needLen(n, 4, 'u32', type);
+              p.markMask = hu32(b, q);
+              break;
+            case 7:
+              exactLen(n, 16, type);
+              p.labels = b.toString('hex', q, q + 16);
+              break;
+            case 8:
+              exactLen(n, 16, type);
+              p.labelsMask = b.toString('hex', q, q + 16);
+              break;
+            case 9:
+              exactLen(n, 4, type);
+              p.natIpv4Min = ipv4At(b, q);
+              break;
+            case 10:
+              exactLen(n, 4, type);
+              p.natIpv4Max = ipv4At(b, q);
+              break;
+            case 11:
+              exactLen(n, 16, type);
+              p.natIpv6Min = ipv6At(b, q);
+              break;
+            case 12:
+              exactLen(n, 16, type);
+              p.natIpv6Max = ipv6At(b, q);
+              break;
+            case 13:
+              needLen(n, 2, 'be16', type);
+              p.natPortMin = nbe16(b, q);
+              break;
+            case 14:
+              needLen(n, 2, 'be16', type);
+              p.natPortMax = nbe16(b, q);
+              break;
+            case 16:
+              p.helperName = stringAt(b, q, n);
+              break;
+            case 17:
+              needLen(n, 1, 'u8', type);
+              p.helperFamily = b[q]!;
+              break;
+            case 18:
+              needLen(n, 1, 'u8', type);
+              p.helperProto = b[q]!;
+              break;
+            default:
+              unknown = pushRaw(unknown, b, o);
+          }
+        }
       return withUnknown(p, unknown);
     }
     case 'pedit': {
-      if (b.length < 24) throw new NetlinkMalformedError(`tc_pedit_sel of ${b.length} B`);
-      const nkeys = b[20]!;
-      if (b.length < 24 + 24 * nkeys) throw new NetlinkMalformedError(`tc_pedit_sel with ${nkeys} keys in ${b.length} B`);
+      if (pn < 24) throw new NetlinkMalformedError(`tc_pedit_sel of ${pn} B`);
+      const nkeys = b[po + 20]!;
+      if (pn < 24 + 24 * nkeys) throw new NetlinkMalformedError(`tc_pedit_sel with ${nkeys} keys in ${pn} B`);
       const keys: PeditKey[] = [];
       for (let i = 0; i < nkeys; i++) {
-        const o = 24 + i * 24;
-        keys.push({
-          mask: readU32(b, o),
-          val: readU32(b, o + 4),
-          off: readS32(b, o + 8),
-          at: readU32(b, o + 12),
-          offmask: readU32(b, o + 16),
-          shift: readU32(b, o + 20),
-        });
+        const o = po + 24 + i * 24;
+        keys.push({ mask: hu32(b, o), val: hu32(b, o + 4), off: hs32(b, o + 8), at: hu32(b, o + 12), offmask: hu32(b, o + 16), shift: hu32(b, o + 20) });
       }
-      const p: PeditParams = { kind, ...readGen(b), keys, extended: parms.type === 4 };
-      if (b[21]) p.flags = b[21];
-      for (const a of rest) {
-        if (a.type === 5) {
-          parseNested(a).forEach((kex, i) => {
-            const k = keys[i];
-            if (!k) return;
-            for (const f of parseNested(kex)) {
-              if (f.type === 1) k.htype = getU16(f);
-              else if (f.type === 2) k.cmd = getU16(f);
+      const p = genAt<PeditParams>({ kind, control: hs32(b, po + 8), keys, extended: pType === 4 }, b, po);
+      if (b[po + 21]) p.flags = b[po + 21]!;
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          if (type !== 5) {
+            unknown = pushRaw(unknown, b, o);
+            continue;
+          }
+          let i = 0;
+          for (let x = q; x + 4 <= q + n; ) {
+            const xl = hu16(b, x);
+            const xt = hu16(b, x + 2) & NLA_TYPE_MASK;
+            if (xl < 4 || x + xl > q + n) throw overrun(xt, xl, x, q + n);
+            const k = keys[i++];
+            if (k) {
+              for (let f = x + 4; f + 4 <= x + xl; ) {
+                const fl = hu16(b, f);
+                const ft = hu16(b, f + 2) & NLA_TYPE_MASK;
+                if (fl < 4 || f + fl > x + xl) throw overrun(ft, fl, f, x + xl);
+                if (ft === 1 || ft === 2) {
+                  needLen(fl - 4, 2, 'u16', ft);
+                  if (ft === 1) k.htype = hu16(b, f + 4);
+                  else k.cmd = hu16(b, f + 4);
+                }
+                f += (fl + 3) & ~3;
+              }
             }
-          });
-        } else unknown.push(toRaw(a));
-      }
+            x += (xl + 3) & ~3;
+          }
+        }
       return withUnknown(p, unknown);
     }
     case 'csum': {
-      if (b.length < 24) throw new NetlinkMalformedError(`tc_csum of ${b.length} B`);
-      for (const a of rest) unknown.push(toRaw(a));
-      return withUnknown({ kind, ...readGen(b), updateFlags: readU32(b, 20) }, unknown);
+      if (pn < 24) throw new NetlinkMalformedError(`tc_csum of ${pn} B`);
+      const p = genAt<CsumParams>({ kind, control: hs32(b, po + 8), updateFlags: 0 }, b, po);
+      p.updateFlags = hu32(b, po + 20);
+      if (rest) for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) if (isRest(ids, alt, hu16(b, o + 2) & NLA_TYPE_MASK)) unknown = pushRaw(unknown, b, o);
+      return withUnknown(p, unknown);
     }
     case 'police': {
-      if (b.length < 56) throw new NetlinkMalformedError(`tc_police of ${b.length} B`);
-      const p: PoliceParams = {
-        kind,
-        control: readS32(b, 4),
-        burst: readU32(b, 12),
-        rate: readRateSpec(b, 20),
-      };
-      const index = readU32(b, 0);
-      const limit = readU32(b, 8);
-      const mtu = readU32(b, 16);
-      const peak = readRateSpec(b, 32);
-      const refcnt = readS32(b, 44);
-      const bindcnt = readS32(b, 48);
-      const capab = readU32(b, 52);
+      if (pn < 56) throw new NetlinkMalformedError(`tc_police of ${pn} B`);
+      const p: PoliceParams = { kind, control: hs32(b, po + 4), burst: hu32(b, po + 12), rate: readRateSpec(b, po + 20) };
+      const index = hu32(b, po);
+      const limit = hu32(b, po + 8);
+      const mtu = hu32(b, po + 16);
+      const peak = readRateSpec(b, po + 32);
+      const refcnt = hs32(b, po + 44);
+      const bindcnt = hs32(b, po + 48);
+      const capab = hu32(b, po + 52);
       if (index) p.index = index;
       if (limit) p.limit = limit;
       if (mtu) p.mtu = mtu;
@@ -725,16 +946,42 @@ function decodeParams(kind: KnownKind, parms: NlAttr, rest: NlAttr[]): ActionPar
       if (refcnt) p.refcnt = refcnt;
       if (bindcnt) p.bindcnt = bindcnt;
       if (capab) p.capab = capab;
-      for (const a of rest) {
-        if (a.type === 2) p.rtab = getBytes(a);
-        else if (a.type === 4) p.avrate = getU32(a);
-        else if (a.type === 5) p.result = getU32(a);
-        else if (a.type === 8) p.rate64 = getU64(a);
-        else if (a.type === 9) p.peakrate64 = getU64(a);
-        else if (a.type === 10) p.pktrate64 = getU64(a);
-        else if (a.type === 11) p.pktburst64 = getU64(a);
-        else if (a.type !== 3) unknown.push(toRaw(a));
-      }
+      if (rest)
+        for (let o = start; o + 4 <= end; o += (hu16(b, o) + 3) & ~3) {
+          const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+          if (!isRest(ids, alt, type)) continue;
+          const q = o + 4;
+          const n = hu16(b, o) - 4;
+          switch (type) {
+            case 2:
+              p.rtab = new Uint8Array(b.subarray(q, q + n));
+              break;
+            case 4:
+              needLen(n, 4, 'u32', type);
+              p.avrate = hu32(b, q);
+              break;
+            case 5:
+              needLen(n, 4, 'u32', type);
+              p.result = hu32(b, q);
+              break;
+            case 8:
+            case 9:
+            case 10:
+            case 11: {
+              needLen(n, 8, 'u64', type);
+              const v = hu64(b, q);
+              if (type === 8) p.rate64 = v;
+              else if (type === 9) p.peakrate64 = v;
+              else if (type === 10) p.pktrate64 = v;
+              else p.pktburst64 = v;
+              break;
+            }
+            case 3:
+              break;
+            default:
+              unknown = pushRaw(unknown, b, o);
+          }
+        }
       return withUnknown(p, unknown);
     }
   }

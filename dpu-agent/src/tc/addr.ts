@@ -11,10 +11,26 @@ export function macToBytes(mac: string): Buffer {
 }
 
 export function bytesToMac(b: Uint8Array): string {
+  if (b.length === 6) return macAt(b, 0);
   let s = '';
   for (let i = 0; i < b.length; i++) s += (i ? ':' : '') + (b[i]! < 16 ? '0' : '') + b[i]!.toString(16);
   return s;
 }
+
+// Lower-case hex digit char codes, for building address text in one flat string.
+const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+
+/** The 6 bytes at `b[o]` as a MAC (one flat string, no per-byte pieces). */
+export function macAt(b: Uint8Array, o: number): string {
+  const x0 = b[o]!, x1 = b[o + 1]!, x2 = b[o + 2]!, x3 = b[o + 3]!, x4 = b[o + 4]!, x5 = b[o + 5]!;
+  return String.fromCharCode(
+    HEX[x0 >> 4]!, HEX[x0 & 15]!, 58, HEX[x1 >> 4]!, HEX[x1 & 15]!, 58, HEX[x2 >> 4]!, HEX[x2 & 15]!, 58,
+    HEX[x3 >> 4]!, HEX[x3 & 15]!, 58, HEX[x4 >> 4]!, HEX[x4 & 15]!, 58, HEX[x5 >> 4]!, HEX[x5 & 15]!,
+  );
+}
+
+/** The 4 bytes at `b[o]` as a dotted quad. */
+export const ipv4At = (b: Uint8Array, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 
 export function ipv4ToBytes(ip: string): Buffer {
   if (!isIPv4(ip)) throw new TcInvalidError(`invalid IPv4 address ${JSON.stringify(ip)}`);
@@ -50,9 +66,12 @@ export function ipv6ToBytes(ip: string): Buffer {
 }
 
 /** RFC 5952: lower-case hex, longest run (≥2) of zero words as "::" (first on ties). */
-export function bytesToIpv6(b: Uint8Array): string {
+export const bytesToIpv6 = (b: Uint8Array): string => ipv6At(b, 0);
+
+/** The 16 bytes at `b[o]` as RFC 5952 text. */
+export function ipv6At(b: Uint8Array, o: number): string {
   const w: number[] = [];
-  for (let i = 0; i < 16; i += 2) w.push((b[i]! << 8) | b[i + 1]!);
+  for (let i = o; i < o + 16; i += 2) w.push((b[i]! << 8) | b[i + 1]!);
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {

@@ -1,17 +1,22 @@
 // A whole tc filter ⇄ RTM_{NEW,DEL,GET}TFILTER message bytes. Pure.
 // Message = nlmsghdr + struct tcmsg + TCA_KIND "flower" + TCA_CHAIN + TCA_OPTIONS{…}
 // (reference B1/B4; kernel side net/sched/cls_api.c tc_new_tfilter/tcf_fill_node).
-import { decodeFlowerOptions, encodeFlowerOptions, type FlowerFlags, type FlowerKey, type FlowerOptions } from './flower.ts';
+import { decodeFlowerOptionsAt, encodeFlowerOptions, type FlowerFlags, type FlowerKey, type FlowerOptions } from './flower.ts';
 import type { TcAction } from './actions.ts';
 import {
   AttrWriter,
   type NlMessage,
   type RawAttr,
+  HOST_LE,
+  NLA_TYPE_MASK,
   encodeMessage,
-  getString,
-  getU32,
-  getU8,
+  hu16,
+  hu32,
+  needLen,
+  overrun,
   parseAttrs,
+  rawAttrAt,
+  stringAt,
   toRaw,
   writeU32,
   NLM_F_ACK,
@@ -22,7 +27,7 @@ import {
   NLM_F_REPLACE,
   NLM_F_REQUEST,
 } from './nl.ts';
-import { splitCounters, type Counters } from './stats.ts';
+import { splitCounters, type ActionStats, type Counters } from './stats.ts';
 import {
   RTM_DELTFILTER,
   RTM_GETTFILTER,
@@ -34,9 +39,7 @@ import {
   TCA_KIND,
   TCA_OPTIONS,
   TCMSG_LEN,
-  decodeTcMsg,
   encodeTcMsg,
-  splitTcmInfo,
   tcmInfo,
 } from './tcmsg.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../errors.ts';
@@ -197,67 +200,104 @@ export function encodeDumpRequest(ifindex: number, parent: number, seq: number, 
   return encodeMessage({ type: RTM_GETTFILTER, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, w.toBuffer());
 }
 
+const FLOWER = [0x66, 0x6c, 0x6f, 0x77, 0x65, 0x72]; // "flower"
+/** TCA_KIND payload is "flower" (NUL-terminated or not): the common case, without making a string. */
+function isFlowerKind(b: Buffer, p: number, n: number): boolean {
+  if (n < 6 || (n > 6 && b[p + 6] !== 0)) return false;
+  for (let i = 0; i < 6; i++) if (b[p + i] !== FLOWER[i]) return false;
+  return true;
+}
+
 /** Decodes one RTM_NEWTFILTER (dump entry, echo, get reply) or RTM_DELTFILTER notification. */
 export function decodeFilterMessage(msg: NlMessage): TcFilter {
-  const tcm = decodeTcMsg(msg.body);
-  const { prio, protocol } = splitTcmInfo(tcm.info);
-  const id: FilterId = { ifindex: tcm.ifindex, parent: tcm.parent, prio, protocol, handle: tcm.handle };
+  const b = msg.body;
+  const end = b.length;
+  if (end < TCMSG_LEN) throw new NetlinkMalformedError(`short tcmsg (${end} B)`);
+  // struct tcmsg, read in place (tcmsg.ts decodeTcMsg + splitTcmInfo).
+  const ifindex = hu32(b, 4); // s32 on the wire; the shared-block magic 0xffffffff stays unsigned
+  const handle = hu32(b, 8);
+  const parent = hu32(b, 12);
+  const info = hu32(b, 16);
+  const prio = info >>> 16;
+  const protocol = HOST_LE ? (b[16]! << 8) | b[17]! : info & 0xffff; // __be16 in the low half (tcmInfo)
   let kind = '';
   let chain: number | undefined;
-  let options: ReturnType<typeof parseAttrs>[number] | undefined;
+  let optOff = -1;
+  let optEnd = 0;
   let hwOffload: number | undefined;
-  const unknown: RawAttr[] = [];
-  for (const a of parseAttrs(msg.body, TCMSG_LEN)) {
-    switch (a.type) {
+  let unknown: RawAttr[] | undefined;
+  for (let o = TCMSG_LEN; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    const p = o + 4;
+    switch (type) {
       case TCA_KIND:
-        kind = getString(a);
+        kind = isFlowerKind(b, p, len - 4) ? 'flower' : stringAt(b, p, len - 4);
         break;
       case TCA_CHAIN:
-        chain = getU32(a);
+        needLen(len - 4, 4, 'u32', type);
+        chain = hu32(b, p);
         break;
       case TCA_OPTIONS:
-        options = a;
+        optOff = p;
+        optEnd = o + len;
         break;
       case TCA_HW_OFFLOAD:
-        hwOffload = getU8(a);
+        needLen(len - 4, 1, 'u8', type);
+        hwOffload = b[p]!;
         break;
       default:
-        unknown.push(toRaw(a));
+        (unknown ??= []).push(rawAttrAt(b, o));
     }
+    o += (len + 3) & ~3;
   }
   if (!kind) throw new NetlinkMalformedError('filter message without TCA_KIND');
-  if (chain !== undefined) id.chain = chain;
   if (kind === 'flower') {
     // A dump also lists each (prio, protocol) head with handle 0 and no options.
-    const o: FlowerOptions = options ? decodeFlowerOptions(options) : { key: {}, actions: [] };
-    const f: FlowerFilter = { ...id, kind: 'flower', key: o.key, actions: o.actions };
-    if (o.flags !== undefined) f.flags = o.flags;
-    if (o.inHwCount !== undefined) f.inHwCount = o.inHwCount;
-    if (o.classid !== undefined) f.classid = o.classid;
-    if (o.unknown) f.optionsUnknown = o.unknown;
+    const f: FlowerFilter = { ifindex, parent, prio, protocol, handle, kind: 'flower', key: {}, actions: [] };
+    if (chain !== undefined) f.chain = chain;
+    if (optOff >= 0) {
+      const o = decodeFlowerOptionsAt(b, optOff, optEnd);
+      f.key = o.key;
+      f.actions = o.actions;
+      if (o.flags !== undefined) f.flags = o.flags;
+      if (o.inHwCount !== undefined) f.inHwCount = o.inHwCount;
+      if (o.classid !== undefined) f.classid = o.classid;
+      if (o.unknown) f.optionsUnknown = o.unknown;
+    }
     if (hwOffload !== undefined) f.hwOffload = hwOffload;
-    if (unknown.length) f.unknown = unknown;
+    if (unknown) f.unknown = unknown;
     const stats = rollupStats(f.actions);
     if (stats) f.stats = stats;
     return f;
   }
-  const other: OtherFilter = { ...id, kind };
-  if (options) other.options = parseAttrs(options.data).map(toRaw);
+  const other: OtherFilter = { ifindex, parent, prio, protocol, handle, kind };
+  if (chain !== undefined) other.chain = chain;
+  if (optOff >= 0) other.options = parseAttrs(b, optOff, optEnd).map(toRaw);
   if (hwOffload !== undefined) other.hwOffload = hwOffload;
-  if (unknown.length) other.unknown = unknown;
+  if (unknown) other.unknown = unknown;
   return other;
 }
 
 /** Filter stats: the action with the most packets (OVS), its hw/sw split, and the freshest lastuse. */
 export function rollupStats(actions: readonly TcAction[]): FilterStats | undefined {
-  let best: FilterStats | undefined;
+  let best: ActionStats | undefined;
+  let bestPackets = -1;
   let lastUse: number | undefined;
   for (const a of actions) {
     if (a.tm) lastUse = lastUse === undefined ? a.tm.lastuse : Math.min(lastUse, a.tm.lastuse);
-    if (!a.stats) continue;
-    const s = splitCounters(a.stats);
-    if (!best || s.total.packets > best.total.packets) best = { total: s.total, hw: s.hw, sw: s.sw };
+    const s = a.stats;
+    if (!s) continue;
+    const packets = s.basic?.packets ?? 0;
+    if (packets > bestPackets) {
+      best = s;
+      bestPackets = packets;
+    }
   }
-  if (best && lastUse !== undefined) best.lastUseTicks = lastUse;
-  return best;
+  if (!best) return undefined;
+  const split = splitCounters(best);
+  const out: FilterStats = { total: split.total, hw: split.hw, sw: split.sw };
+  if (lastUse !== undefined) out.lastUseTicks = lastUse;
+  return out;
 }

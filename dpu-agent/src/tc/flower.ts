@@ -8,22 +8,26 @@
 // order (OVS lib/tc.c nl_msg_put_u16(TCA_FLOWER_KEY_VLAN_ID); iproute2 f_flower.c
 // addattr16). Keys whose mask is all-zero are not dumped by the kernel
 // (fl_dump_key_val) and should not be sent (OVS nl_msg_put_masked_value).
-import { bytesToHex, bytesToIpv4, bytesToIpv6, bytesToMac, hexToBytes, ipv4ToBytes, ipv6ToBytes, macToBytes } from './addr.ts';
-import { decodeActions, encodeActions, type TcAction } from './actions.ts';
-import { decodeEncOpts, encodeEncOpts, type EncOpts } from './encopts.ts';
+import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from './addr.ts';
+import { decodeActionsAt, encodeActions, type TcAction } from './actions.ts';
+import { decodeEncOptsAt, encodeEncOpts, type EncOpts } from './encopts.ts';
 import {
   type AttrWriter,
   type NlAttr,
   type RawAttr,
-  getBe16,
-  getBe32,
-  getBytes,
-  getString,
-  getU16,
-  getU32,
-  getU8,
-  parseNested,
-  toRaw,
+  NLA_TYPE_MASK,
+  attrBuf,
+  attrLen,
+  attrOff,
+  exactLen,
+  hu16,
+  hu32,
+  nbe16,
+  nbe32,
+  needLen,
+  overrun,
+  rawAttrAt,
+  stringAt,
 } from './nl.ts';
 import { TcInvalidError } from '../errors.ts';
 
@@ -289,9 +293,16 @@ const FIELDS: ReadonlyArray<readonly [ScalarKey, number, Codec]> = [
   ['numOfVlans', 102, 'u8'],
 ];
 
-/** Attribute id → [field, codec], for decoding. */
-const BY_ID: Array<readonly [ScalarKey, Codec] | undefined> = [];
-for (const [field, id, codec] of FIELDS) BY_ID[id] = [field, codec];
+// Codecs as small integers for the decoder's switch.
+const C_MAC = 0, C_IPV4 = 1, C_IPV6 = 2, C_BE16 = 3, C_BE32 = 4, C_U8 = 5, C_U16 = 6, C_U32 = 7, C_HEX16 = 8, C_STRING = 9;
+const CODEC_NUM: Record<Codec, number> = { mac: C_MAC, ipv4: C_IPV4, ipv6: C_IPV6, be16: C_BE16, be32: C_BE32, u8: C_U8, u16: C_U16, u32: C_U32, hex16: C_HEX16, string: C_STRING };
+/** Attribute id → field name / codec number, for decoding (undefined / -1: not a key field). */
+const FIELD_BY_ID: Array<ScalarKey | undefined> = [];
+const CODEC_BY_ID: number[] = [];
+for (const [field, id, codec] of FIELDS) {
+  FIELD_BY_ID[id] = field;
+  CODEC_BY_ID[id] = CODEC_NUM[codec];
+}
 
 /** Field name → attribute id (also used by tests and the tc -j comparison). */
 export const FLOWER_KEY_ATTR: Readonly<Record<ScalarKey, number>> = Object.fromEntries(
@@ -333,28 +344,38 @@ function put(w: AttrWriter, id: number, codec: Codec, v: string | number): void 
   }
 }
 
-function get(a: NlAttr, codec: Codec): string | number {
+/** A key field's value from its `n`-byte payload at `b[p]`. */
+function keyAt(b: Buffer, p: number, n: number, codec: number, type: number): string | number {
   switch (codec) {
-    case 'mac':
-      return bytesToMac(getBytes(a, 6));
-    case 'ipv4':
-      return bytesToIpv4(getBytes(a, 4));
-    case 'ipv6':
-      return bytesToIpv6(getBytes(a, 16));
-    case 'hex16':
-      return bytesToHex(getBytes(a, 16));
-    case 'be16':
-      return getBe16(a);
-    case 'be32':
-      return getBe32(a);
-    case 'u8':
-      return getU8(a);
-    case 'u16':
-      return getU16(a);
-    case 'u32':
-      return getU32(a);
-    case 'string':
-      return getString(a);
+    case C_MAC:
+      exactLen(n, 6, type);
+      return macAt(b, p);
+    case C_IPV4:
+      exactLen(n, 4, type);
+      return ipv4At(b, p);
+    case C_IPV6:
+      exactLen(n, 16, type);
+      return ipv6At(b, p);
+    case C_HEX16:
+      exactLen(n, 16, type);
+      return b.toString('hex', p, p + 16);
+    case C_BE16:
+      needLen(n, 2, 'be16', type);
+      return nbe16(b, p);
+    case C_BE32:
+      needLen(n, 4, 'be32', type);
+      return nbe32(b, p);
+    case C_U8:
+      needLen(n, 1, 'u8', type);
+      return b[p]!;
+    case C_U16:
+      needLen(n, 2, 'u16', type);
+      return hu16(b, p);
+    case C_U32:
+      needLen(n, 4, 'u32', type);
+      return hu32(b, p);
+    default:
+      return stringAt(b, p, n);
   }
 }
 
@@ -404,38 +425,50 @@ export function encodeFlowerKey(w: AttrWriter, k: FlowerKey): void {
 }
 
 /** Decodes the children of TCA_OPTIONS. Unknown ids are kept in `unknown`, never thrown on. */
-export function decodeFlowerOptions(opts: NlAttr): FlowerOptions {
+export const decodeFlowerOptions = (opts: NlAttr): FlowerOptions => decodeFlowerOptionsAt(attrBuf(opts), attrOff(opts), attrOff(opts) + attrLen(opts));
+
+/** The children of a flower TCA_OPTIONS nest at `b[start, end)`, read in place. */
+export function decodeFlowerOptionsAt(b: Buffer, start: number, end: number): FlowerOptions {
   const key: FlowerKey = {};
   const out: FlowerOptions = { key, actions: [] };
   const rec = key as Record<string, string | number>;
-  for (const a of parseNested(opts)) {
-    const spec = BY_ID[a.type];
-    if (spec) {
-      rec[spec[0]] = get(a, spec[1]);
-      continue;
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    const p = o + 4;
+    const n = len - 4;
+    const field = FIELD_BY_ID[type];
+    if (field !== undefined) {
+      rec[field] = keyAt(b, p, n, CODEC_BY_ID[type]!, type);
+    } else {
+      switch (type) {
+        case TCA_FLOWER_ACT:
+          out.actions = decodeActionsAt(b, p, p + n);
+          break;
+        case TCA_FLOWER_FLAGS:
+          needLen(n, 4, 'u32', type);
+          out.flags = numberToFlags(hu32(b, p));
+          break;
+        case TCA_FLOWER_IN_HW_COUNT:
+          needLen(n, 4, 'u32', type);
+          out.inHwCount = hu32(b, p);
+          break;
+        case TCA_FLOWER_CLASSID:
+          needLen(n, 4, 'u32', type);
+          out.classid = hu32(b, p);
+          break;
+        case TCA_FLOWER_KEY_ENC_OPTS:
+          key.encOpts = decodeEncOptsAt(b, p, p + n);
+          break;
+        case TCA_FLOWER_KEY_ENC_OPTS_MASK:
+          key.encOptsMask = decodeEncOptsAt(b, p, p + n);
+          break;
+        default:
+          (out.unknown ??= []).push(rawAttrAt(b, o));
+      }
     }
-    switch (a.type) {
-      case TCA_FLOWER_ACT:
-        out.actions = decodeActions(a);
-        break;
-      case TCA_FLOWER_FLAGS:
-        out.flags = numberToFlags(getU32(a));
-        break;
-      case TCA_FLOWER_IN_HW_COUNT:
-        out.inHwCount = getU32(a);
-        break;
-      case TCA_FLOWER_CLASSID:
-        out.classid = getU32(a);
-        break;
-      case TCA_FLOWER_KEY_ENC_OPTS:
-        key.encOpts = decodeEncOpts(a);
-        break;
-      case TCA_FLOWER_KEY_ENC_OPTS_MASK:
-        key.encOptsMask = decodeEncOpts(a);
-        break;
-      default:
-        (out.unknown ??= []).push(toRaw(a));
-    }
+    o += (len + 3) & ~3;
   }
   return out;
 }

@@ -7,7 +7,7 @@
 // come as TCA_STATS_PKT64 right after the BASIC/BASIC_HW they replace
 // (net/core/gen_stats.c ___gnet_stats_copy_basic).
 // Counters are JS numbers: exact up to 2^53−1, then rounded (relative error < 2^-52).
-import { type AttrWriter, type NlAttr, type RawAttr, attrLen, getU64, parseNested, readAt, readU32, readU64, toRaw, writeU32, writeU64 } from './nl.ts';
+import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, hu64, needLen, overrun, rawAttrAt, writeU32, writeU64 } from './nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
 export const TCA_STATS_BASIC = 1;
@@ -93,43 +93,55 @@ function putBasic(w: AttrWriter, type: number, c: Counters): void {
   if (c.packets > U32_MAX) w.u64(TCA_STATS_PKT64, c.packets);
 }
 
-export function decodeStats(a: NlAttr): ActionStats {
+export const decodeStats = (a: NlAttr): ActionStats => decodeStatsAt(attrBuf(a), attrOff(a), attrOff(a) + attrLen(a));
+
+/** The children of a TCA_ACT_STATS nest at `b[start, end)`, read in place. */
+export function decodeStatsAt(b: Buffer, start: number, end: number): ActionStats {
   const s: ActionStats = {};
   let last: Counters | undefined;
-  for (const c of parseNested(a)) {
-    switch (c.type) {
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    const p = o + 4;
+    const n = len - 4;
+    switch (type) {
       case TCA_STATS_BASIC:
       case TCA_STATS_BASIC_HW: {
         // 12 bytes on 32-bit ABIs (u64 aligned to 4), 16 elsewhere.
-        if (attrLen(c) < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${attrLen(c)} B`);
-        last = { bytes: readAt(c, 0, readU64), packets: readAt(c, 8, readU32) };
-        if (c.type === TCA_STATS_BASIC) s.basic = last;
+        if (n < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${n} B`);
+        last = { bytes: hu64(b, p), packets: hu32(b, p + 8) };
+        if (type === TCA_STATS_BASIC) s.basic = last;
         else s.basicHw = last;
         break;
       }
       case TCA_STATS_PKT64:
-        if (last) last.packets = getU64(c);
+        if (last) {
+          needLen(n, 8, 'u64', type);
+          last.packets = hu64(b, p);
+        }
         break;
       case TCA_STATS_RATE_EST:
-        if (c.data.length >= 8) s.rateEst = { bps: readU32(c.data, 0), pps: readU32(c.data, 4) };
+        if (n >= 8) s.rateEst = { bps: hu32(b, p), pps: hu32(b, p + 4) };
         last = undefined;
         break;
       case TCA_STATS_RATE_EST64:
-        if (c.data.length >= 16) s.rateEst64 = { bps: readU64(c.data, 0), pps: readU64(c.data, 8) };
+        if (n >= 16) s.rateEst64 = { bps: hu64(b, p), pps: hu64(b, p + 8) };
         last = undefined;
         break;
       case TCA_STATS_QUEUE: {
-        if (attrLen(c) < 20) throw new NetlinkMalformedError(`gnet_stats_queue of ${attrLen(c)} B`);
-        s.queue = { qlen: readAt(c, 0, readU32), backlog: readAt(c, 4, readU32), drops: readAt(c, 8, readU32), requeues: readAt(c, 12, readU32), overlimits: readAt(c, 16, readU32) };
+        if (n < 20) throw new NetlinkMalformedError(`gnet_stats_queue of ${n} B`);
+        s.queue = { qlen: hu32(b, p), backlog: hu32(b, p + 4), drops: hu32(b, p + 8), requeues: hu32(b, p + 12), overlimits: hu32(b, p + 16) };
         last = undefined;
         break;
       }
       case TCA_STATS_PAD:
         break;
       default:
-        (s.unknown ??= []).push(toRaw(c));
+        (s.unknown ??= []).push(rawAttrAt(b, o));
         last = undefined;
     }
+    o += (len + 3) & ~3;
   }
   return s;
 }
@@ -154,11 +166,13 @@ export function encodeTm(w: AttrWriter, type: number, tm: TcfTm): void {
   w.bytes(type, b);
 }
 
-export function decodeTm(a: NlAttr): TcfTm {
-  const n = attrLen(a);
+export const decodeTm = (a: NlAttr): TcfTm => decodeTmAt(attrBuf(a), attrOff(a), attrLen(a));
+
+/** struct tcf_t of `n` bytes at `b[o]`. */
+export function decodeTmAt(b: Buffer, o: number, n: number): TcfTm {
   if (n < 24) throw new NetlinkMalformedError(`tcf_t of ${n} B`);
-  const tm: TcfTm = { install: readAt(a, 0, readU64), lastuse: readAt(a, 8, readU64), expires: readAt(a, 16, readU64) };
-  if (n >= 32) tm.firstuse = readAt(a, 24, readU64);
+  const tm: TcfTm = { install: hu64(b, o), lastuse: hu64(b, o + 8), expires: hu64(b, o + 16) };
+  if (n >= 32) tm.firstuse = hu64(b, o + 24);
   return tm;
 }
 
