@@ -4,6 +4,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<numb
   attach: () => import('./attach.ts'),
   lab: () => import('./lab.ts'),
   plug: () => import('./plug.ts'),
+  reboot: () => import('./reboot.ts'),
   scrape: () => import('./scrape.ts'),
   'tc-dump': () => import('./tc-dump.ts'),
 };
