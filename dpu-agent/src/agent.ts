@@ -9,7 +9,7 @@ import { BlueFieldHw } from './hw/bluefield.ts';
 import { EmulatedHw } from './hw/emulated.ts';
 import { RtLinkCounters } from './hw/link-stats.ts';
 import { LinkWatch } from './hw/link-watch.ts';
-import { RtLinkQuarantine } from './hw/rtlink.ts';
+import { RtLinkQuarantine, RtLinks } from './hw/rtlink.ts';
 import { BridgeAudit } from './offload/bridge-audit.ts';
 import { OffloadCollector } from './offload/collector.ts';
 import { UnixctlOvsView } from './offload/ovs-view.ts';
@@ -97,7 +97,7 @@ export class Agent {
       const link = this.tc ? new RtLinkQuarantine(this.tc.nl) : new LinkQuarantine();
       const ovsView = new UnixctlOvsView(config.offload.ovsRundir, { logger });
       if (this.tc && config.offload.tcQuarantine) {
-        this.tcQuarantine = new TcQuarantine({ tc: this.tc, link, tcPolicy: config.chassis.tcPolicy, logger });
+        this.tcQuarantine = new TcQuarantine({ tc: this.tc, link, addrs: new RtLinks(this.tc.nl), tcPolicy: config.chassis.tcPolicy, logger });
         if (config.offload.tcAudit) {
           this.tcAudit = new TcAudit({
             tc: this.tc,

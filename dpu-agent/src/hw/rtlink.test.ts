@@ -45,3 +45,42 @@ t.test('sets a real link down and up in a netns, and names a missing one', async
   t.same(r.seen, [true, false], 'up, then down');
   t.match(r.err, /^DPU_ERR_HW set nosuchdev down: .*(ENODEV|No such device)/);
 });
+
+t.test('links, MACs, nsids and address flush against a real netns', async (t) => {
+  const tag = `rl${randomBytes(3).toString('hex')}`;
+  const [dpu, host] = [`${tag}-d`, `${tag}-h`];
+  for (const ns of [dpu, host]) execFileSync('ip', ['netns', 'add', ns]);
+  t.teardown(() => {
+    for (const ns of [dpu, host]) execFileSync('ip', ['netns', 'del', ns]);
+  });
+  execFileSync('ip', ['-n', dpu, 'link', 'add', 'pf0vf1', 'type', 'veth', 'peer', 'name', 'vf1', 'netns', host]);
+  execFileSync('ip', ['-n', dpu, 'link', 'set', 'pf0vf1', 'up']);
+  for (const a of ['192.0.2.1/24', '192.0.2.2/24', '2001:db8::1/64']) execFileSync('ip', ['-n', dpu, 'addr', 'add', a, 'dev', 'pf0vf1']);
+  execFileSync('ip', ['-n', dpu, 'link', 'add', 'other', 'type', 'veth', 'peer', 'name', 'other2']);
+  execFileSync('ip', ['-n', dpu, 'addr', 'add', '198.51.100.1/24', 'dev', 'other']);
+  const { openRtNetlinkIn } = await import('./netns.ts');
+  const { RtLinks } = await import('./rtlink.ts');
+  const nl = openRtNetlinkIn(dpu);
+  t.teardown(() => nl.close());
+  const links = new RtLinks(nl);
+  const rep = await links.get({ name: 'pf0vf1' });
+  t.match(rep, { name: 'pf0vf1', up: true, linkNetnsid: Number });
+  t.equal(await links.get({ name: 'nosuch' }), undefined, 'ENODEV → undefined');
+  t.equal(await links.nsidOfNetns(host), rep!.linkNetnsid, 'RTM_GETNSID on the host netns fd gives the representor peer nsid');
+  const vf = await links.get({ ifindex: rep!.link!, nsid: rep!.linkNetnsid! });
+  t.equal(vf?.name, 'vf1', 'read across netns by IFLA_TARGET_NETNSID');
+  t.ok((await links.dump(rep!.linkNetnsid)).some((l) => l.name === 'vf1'), 'dump of the other netns');
+  // Writes go through a socket inside the netns.
+  const hnl = openRtNetlinkIn(host);
+  t.teardown(() => hnl.close());
+  await new RtLinks(hnl).setAddress(rep!.link!, '0a:58:00:00:00:01');
+  t.equal((await links.get({ ifindex: rep!.link!, nsid: rep!.linkNetnsid! }))?.mac, '0a:58:00:00:00:01');
+  t.equal((await links.dump()).filter((l) => l.name === 'pf0vf1').length, 1, 'the representor stayed where it was');
+  const ifx = rep!.ifindex;
+  t.equal((await links.addresses(ifx)).length >= 3, true, 'its addresses (+ IPv6 link-local)');
+  const n = await links.flushAddresses(ifx);
+  t.ok(n >= 2, `deleted ${n} (a secondary IPv4 goes with its primary)`);
+  t.same(await links.addresses(ifx), [], 'none left on pf0vf1');
+  t.equal((await links.addresses()).filter((a) => a.family === 2).length, 1, 'the other link keeps its address');
+  t.equal(await links.flushAddresses(ifx), 0, 'flush of nothing');
+});

@@ -13,10 +13,32 @@ import {
   quarantineMatchall,
 } from './quarantine.ts';
 import { memoryLogger } from './testlog.ts';
+import type { AddrInfo, RtLinks } from '../hw/rtlink.ts';
+import type { Representor } from '../hw/types.ts';
 
 const IFX: Record<string, number> = { pf0vf0: 10, pf0vf1: 11, pf0vf2: 12 };
 
-function setup(o: { kinds?: string[]; clsact?: boolean; policy?: 'none' | 'skip_sw' | 'skip_hw' } = {}) {
+/** Addresses over "rtnetlink": the same two calls as RtLinks, on an in-memory list. */
+function fakeAddrs(steps: string[], list: AddrInfo[]): Pick<RtLinks, 'addresses' | 'flushAddresses'> {
+  return {
+    addresses: async (ifindex?: number) => {
+      steps.push('addr dump');
+      return list.filter((a) => ifindex === undefined || a.ifindex === ifindex);
+    },
+    flushAddresses: async (ifindex: number, known?: readonly AddrInfo[]) => {
+      const mine = (known ?? list).filter((a) => a.ifindex === ifindex);
+      if (!known) steps.push('addr dump');
+      for (const a of mine) {
+        steps.push(`addr del ${ifindex}`);
+        list.splice(list.indexOf(a), 1);
+      }
+      return mine.length;
+    },
+  };
+}
+const addr = (ifindex: number): AddrInfo => ({ family: 2, prefixlen: 24, ifindex, body: Buffer.alloc(8) });
+
+function setup(o: { kinds?: string[]; clsact?: boolean; policy?: 'none' | 'skip_sw' | 'skip_hw'; addrs?: AddrInfo[] } = {}) {
   const tc = new FakeTc({ ...(o.kinds ? { kinds: o.kinds } : {}), ...(o.clsact === false ? { clsact: false } : {}) });
   const steps: string[] = [];
   const origReplace = tc.replaceFilter.bind(tc);
@@ -49,7 +71,11 @@ function setup(o: { kinds?: string[]; clsact?: boolean; policy?: 'none' | 'skip_
     link,
     tcPolicy: o.policy ?? 'none',
     logger,
-    ifindexOf: async (d) => IFX[d],
+    ifindexOf: async (d) => {
+      if (o.addrs) steps.push(`ifindex ${d}`); // the rtnetlink tests count lookups too
+      return IFX[d];
+    },
+    ...(o.addrs ? { addrs: fakeAddrs(steps, o.addrs) } : {}),
     run: async (argv) => {
       steps.push(argv.join(' '));
       return { code: 0, stdout: '', stderr: '' };
@@ -170,4 +196,44 @@ t.test('apply and lift of one representor never interleave', async (t) => {
   const order = steps.filter((s) => s.includes('12') || s.includes('pf0vf2'));
   t.same(order, ['filter+ 12', 'filter+ 12', 'down pf0vf2', 'ip addr flush dev pf0vf2', 'up pf0vf2', 'filter- 12', 'filter+ 12', 'down pf0vf2', 'ip addr flush dev pf0vf2']);
   t.same([...q.quarantined().keys()], ['pf0vf2']);
+});
+
+t.test('addresses flushed over rtnetlink: only that link\'s, no process', async (t) => {
+  const list = [addr(10), addr(10), addr(11)];
+  const { q, steps } = setup({ addrs: list });
+  await q.apply('pf0vf0');
+  t.same(steps.filter((x) => x.startsWith('addr')), ['addr dump', 'addr del 10', 'addr del 10'], 'no ip process; the other link keeps its address');
+  t.same(list.map((a) => a.ifindex), [11]);
+  t.notOk(steps.some((x) => x.startsWith('ip ')), 'no process');
+});
+
+t.test('survey at start: representors already in their state cost (almost) nothing', async (t) => {
+  const list = [addr(12)];
+  const { tc, q, steps } = setup({ addrs: list });
+  // pf0vf0: unleased, down, clsact there, no address; pf0vf1: leased, up, no qdisc; pf0vf2: unleased but up with an address.
+  await tc.ensureClsact(10);
+  const rep = (name: string, vf: number, adminUp: boolean): Representor => ({ pf: 0, vf, name, ifindex: IFX[name]!, operUp: adminUp, adminUp });
+  steps.length = 0;
+  tc.calls.length = 0;
+  const end = await q.survey([rep('pf0vf0', 0, false), rep('pf0vf1', 1, true), rep('pf0vf2', 2, true)]);
+  t.same(steps, ['addr dump'], 'one address dump (and one qdisc dump)');
+  steps.length = 0;
+  await q.apply('pf0vf0');
+  t.same(steps, ['filter+ 10', 'filter+ 10'], 'the drop filter only (probe + install): no ifindex lookup, link already down, nothing to flush');
+  t.equal(tc.calls.filter((c) => c === 'qdisc add 10').length, 1, 'clsact known: added by the probe only, not again by the install');
+  steps.length = 0;
+  await q.lift('pf0vf1');
+  t.same(steps, [], 'leased and up, no qdisc so no filter: nothing to do');
+  t.same([...q.lifted()], ['pf0vf1']);
+  steps.length = 0;
+  await q.apply('pf0vf2');
+  t.same(steps, ['filter+ 12', 'down pf0vf2', 'addr del 12'], 'what is not so yet is done');
+  t.ok(isQuarantineFilter(tc.on(12)[0]!));
+  steps.length = 0;
+  await q.apply('pf0vf0');
+  t.same(steps, ['ifindex pf0vf0', 'filter+ 10', 'down pf0vf0', 'addr dump'], 'a hint is used once: later calls do the full work');
+  end();
+  steps.length = 0;
+  await q.lift('pf0vf2');
+  t.same(steps, ['up pf0vf2', 'filter- 12'], 'after end(): no hints');
 });

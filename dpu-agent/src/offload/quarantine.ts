@@ -25,12 +25,14 @@
 import type { TcPolicy } from '../config.ts';
 import { TcError } from '../errors.ts';
 import { defaultRunner } from '../hw/emulated.ts';
-import type { CommandRunner } from '../hw/types.ts';
+import type { AddrInfo, RtLinks } from '../hw/rtlink.ts';
+import type { CommandRunner, Representor } from '../hw/types.ts';
 import type { Logger } from '../log.ts';
 import type { Quarantine } from '../ports/quarantine.ts';
 import { AttrWriter } from '../tc/nl.ts';
 import {
   ETH_P_ALL,
+  TC_H_CLSACT,
   TC_PARENT_INGRESS,
   dropAction,
   encodeActions,
@@ -125,8 +127,25 @@ export interface TcQuarantineOptions {
   readonly link: Quarantine;
   readonly tcPolicy: TcPolicy;
   readonly logger: Logger;
+  /** `ip addr flush` over rtnetlink (hw/rtlink.ts RtLinks); without it, an `ip` process per flush. */
+  readonly addrs?: Pick<RtLinks, 'addresses' | 'flushAddresses'>;
   readonly run?: CommandRunner;
   readonly ifindexOf?: IfindexResolver;
+}
+
+/** What a survey (see Quarantine.survey) knew of one representor; undefined fields: unknown. */
+interface Hint {
+  ifindex: number | undefined;
+  up: boolean | undefined;
+  clsact: boolean | undefined;
+  addrs: AddrInfo[] | undefined;
+}
+
+interface Survey {
+  reps: Map<string, { ifindex: number; up: boolean | undefined }>;
+  /** Ifindexes with a clsact/ingress qdisc; undefined when the dump failed. */
+  clsact: Set<number> | undefined;
+  addrs: Map<number, AddrInfo[]> | undefined;
 }
 
 export class TcQuarantine implements Quarantine {
@@ -141,6 +160,7 @@ export class TcQuarantine implements Quarantine {
   private readonly run: CommandRunner;
   private readonly ifindexOf: IfindexResolver;
   private flags: FlowerFlags;
+  private surveyed: Survey | undefined;
 
   constructor(private readonly opts: TcQuarantineOptions) {
     this.log = opts.logger.child({ component: 'quarantine' });
@@ -165,27 +185,74 @@ export class TcQuarantine implements Quarantine {
 
   apply(representor: string): Promise<void> {
     return this.serial(representor, async () => {
+      const h = this.hint(representor);
       this.open.delete(representor);
-      const ifindex = await this.ifindexOf(representor);
+      const ifindex = h?.ifindex ?? (await this.ifindexOf(representor));
       if (ifindex !== undefined) {
         this.held.set(representor, ifindex);
-        await this.install(representor, ifindex); // first: from here on nothing is forwarded
+        await this.install(representor, ifindex, h?.clsact === true); // first: from here on nothing is forwarded
       } else {
         this.log.warn({ representor }, 'representor not found: no drop filter');
       }
-      await this.opts.link.apply(representor);
-      await this.flushAddresses(representor);
+      if (h?.up !== false) await this.opts.link.apply(representor);
+      await this.flushAddresses(representor, ifindex, h?.addrs);
     });
   }
 
   lift(representor: string): Promise<void> {
     return this.serial(representor, async () => {
-      await this.opts.link.lift(representor);
-      const ifindex = this.held.get(representor) ?? (await this.ifindexOf(representor));
+      const h = this.hint(representor);
+      if (h?.up !== true) await this.opts.link.lift(representor);
+      const ifindex = this.held.get(representor) ?? h?.ifindex ?? (await this.ifindexOf(representor));
       this.held.delete(representor);
       this.open.add(representor);
-      if (ifindex !== undefined && this.modeValue !== 'link-only') await this.remove(representor, ifindex); // last
+      // No clsact/ingress qdisc (surveyed): no filter of ours can be there.
+      if (ifindex !== undefined && this.modeValue !== 'link-only' && h?.clsact !== false) await this.remove(representor, ifindex); // last
     });
+  }
+
+  /**
+   * The pool's start (Quarantine.survey): links (from the representors' discovery),
+   * qdiscs and addresses in one dump each; apply/lift until end() use them once per
+   * representor. A failed dump only means that part is done the long way.
+   */
+  async survey(representors: readonly Representor[]): Promise<() => void> {
+    const reps = new Map(representors.map((r) => [r.name, { ifindex: r.ifindex, up: r.adminUp }]));
+    let clsact: Set<number> | undefined;
+    try {
+      clsact = new Set((await this.opts.tc.dumpQdiscs()).filter((q) => q.parent === TC_H_CLSACT).map((q) => q.ifindex));
+    } catch (err) {
+      this.log.warn({ err }, 'qdisc dump failed: quarantine start without it');
+    }
+    let addrs: Map<number, AddrInfo[]> | undefined;
+    if (this.opts.addrs) {
+      try {
+        addrs = new Map();
+        for (const a of await this.opts.addrs.addresses()) addrs.set(a.ifindex, [...(addrs.get(a.ifindex) ?? []), a]);
+      } catch (err) {
+        addrs = undefined;
+        this.log.warn({ err }, 'address dump failed: quarantine start without it');
+      }
+    }
+    const s: Survey = { reps, clsact, addrs };
+    this.surveyed = s;
+    return () => {
+      if (this.surveyed === s) this.surveyed = undefined;
+    };
+  }
+
+  /** What the survey knew of this representor; used once (apply/lift change it). */
+  private hint(representor: string): Hint | undefined {
+    const s = this.surveyed;
+    const r = s?.reps.get(representor);
+    if (!s || !r) return undefined;
+    s.reps.delete(representor);
+    return {
+      ifindex: r.ifindex,
+      up: r.up,
+      clsact: s.clsact ? s.clsact.has(r.ifindex) : undefined,
+      addrs: s.addrs ? (s.addrs.get(r.ifindex) ?? []) : undefined,
+    };
   }
 
   /**
@@ -258,11 +325,11 @@ export class TcQuarantine implements Quarantine {
   }
 
   /** Installs (replace: idempotent) the drop filter; false when TC is unavailable or it failed (logged). */
-  private async install(representor: string, ifindex: number): Promise<boolean> {
+  private async install(representor: string, ifindex: number, clsactThere = false): Promise<boolean> {
     try {
       if (this.modeValue === 'unknown') await this.probe(ifindex);
       if (this.modeValue === 'link-only') return false;
-      await this.opts.tc.ensureClsact(ifindex);
+      if (!clsactThere) await this.opts.tc.ensureClsact(ifindex);
       await this.addFilter(this.modeValue as 'flower' | 'matchall', ifindex);
       return true;
     } catch (err) {
@@ -284,10 +351,19 @@ export class TcQuarantine implements Quarantine {
     }
   }
 
-  // same as: ip addr flush dev pf0vf3
-  private async flushAddresses(dev: string): Promise<void> {
-    const r = await this.run(['ip', 'addr', 'flush', 'dev', dev]);
-    if (r.code !== 0) this.log.warn({ representor: dev, stderr: r.stderr.trim() }, 'address flush failed');
+  // same as: ip addr flush dev pf0vf3 — over rtnetlink when we have it (`known`: the survey's list)
+  private async flushAddresses(dev: string, ifindex: number | undefined, known: AddrInfo[] | undefined): Promise<void> {
+    if (!this.opts.addrs) {
+      const r = await this.run(['ip', 'addr', 'flush', 'dev', dev]);
+      if (r.code !== 0) this.log.warn({ representor: dev, stderr: r.stderr.trim() }, 'address flush failed');
+      return;
+    }
+    if (ifindex === undefined || known?.length === 0) return;
+    try {
+      await this.opts.addrs.flushAddresses(ifindex, known);
+    } catch (err) {
+      this.log.warn({ err, representor: dev }, 'address flush failed');
+    }
   }
 
   private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {

@@ -15,6 +15,7 @@ import {
   type AttachmentKey,
   type PoolStatus,
   type VfPoolApi,
+  PRIMARY_IFNAME,
   keyString,
   lspName,
 } from './types.ts';
@@ -98,7 +99,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       this.log.warn({ err }, 'batch VF MAC read failed; reading them one by one');
       return undefined;
     });
-    for (const r of reps) await this.adopt(r, leases.get(r.name), macs?.get(r.name));
+    // The quarantine reads the representors' state in a few dumps and skips what is already so.
+    const endSurvey = await this.opts.quarantine.survey?.(reps);
+    try {
+      for (const r of reps) await this.adopt(r, leases.get(r.name), macs?.get(r.name));
+    } finally {
+      endSurvey?.();
+    }
     this.started = true;
     this.log.info({ representors: this.representors.length, leases: leases.size }, 'VF pool rebuilt from OVSDB');
   }
@@ -554,10 +561,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       const gw = address.includes(':') ? gw6 : gw4;
       return gw ? { address, gateway: gw } : { address };
     });
-    const routes = [
-      ...(gw4 ? [{ dst: '0.0.0.0/0', gateway: gw4 }] : []),
-      ...(gw6 ? [{ dst: '::/0', gateway: gw6 }] : []),
-    ];
+    // Default routes for the primary interface only: the host applies routes with `ip route
+    // replace`, so a further attachment's default route would take eth0's, and its DEL would
+    // leave the pod with none (seen in the lab with eth0 + net1 on one switch).
+    const primary = l.key.ifname === PRIMARY_IFNAME;
+    const routes = primary
+      ? [...(gw4 ? [{ dst: '0.0.0.0/0', gateway: gw4 }] : []), ...(gw6 ? [{ dst: '::/0', gateway: gw6 }] : [])]
+      : [];
     return {
       key: l.key,
       vfIndex: l.vf,

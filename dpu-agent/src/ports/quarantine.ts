@@ -1,6 +1,6 @@
 import { HwError } from '../errors.ts';
 import { defaultRunner } from '../hw/emulated.ts';
-import type { CommandRunner } from '../hw/types.ts';
+import type { CommandRunner, Representor } from '../hw/types.ts';
 
 // A representor that is not leased must not forward anything (DESIGN §1). The
 // pool calls `lift` as the very last step before plugging and `apply` as the
@@ -11,6 +11,13 @@ import type { CommandRunner } from '../hw/types.ts';
 export interface Quarantine {
   apply(representor: string): Promise<void>;
   lift(representor: string): Promise<void>;
+  /**
+   * Optional, for the pool's start: read the representors' current state in a few
+   * dumps, so that the apply/lift calls made until the returned `end()` skip what is
+   * already so (a link already down or up, a filter that cannot be there, no address
+   * to flush) instead of one round of requests per representor.
+   */
+  survey?(representors: readonly Representor[]): Promise<() => void>;
 }
 
 export class LinkQuarantine implements Quarantine {
