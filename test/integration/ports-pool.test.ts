@@ -358,6 +358,8 @@ t.test('several attachments per pod: one VF and one OVN port per interface name'
   const b = await r.pool.allocate({ ...k, ifname: 'net1' }, 'host1');
   t.not(a.vfIndex, b.vfIndex);
   t.equal(b.mac, '0a:58:0a:f4:01:fe', 'second attachment addressed from its own OVN port');
+  t.ok(a.routes.some((x) => x.dst === '0.0.0.0/0'), 'the primary interface carries the default route');
+  t.same(b.routes, [], 'a further attachment none (it would replace eth0\'s in the pod)');
   await t.rejects(r.pool.allocate({ ...k, ifname: 'net2' }, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'pod-not-found' }, 'an interface OVN knows nothing about is refused');
   t.same(await r.pool.release({ ...k, ifname: 'net1' }, 'host1'), { released: true });
   t.same(r.pool.list('host1').map((x) => x.key.ifname), ['eth0'], 'the other attachment is untouched');
