@@ -1,5 +1,5 @@
 import type { Client } from '@connectrpc/connect';
-import type { HostService, VfAttachment } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import { type HostService, type VfAttachment, VfState } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
 import { isIfname, isSandboxId } from '../../dpu-agent/src/api/names.ts';
 import { type AppliedInterface, type CniEnv, formatResult, type NetConf } from './cni.ts';
 import { CNI_ERR, CniError } from './errors.ts';
@@ -157,6 +157,9 @@ export async function cmdCheck(d: Deps): Promise<undefined> {
     throw mapAgentError(err, 'reading the VF lease');
   }
   if (!vf) throw new CniError(CNI_ERR.AGENT_INTERNAL, 'reading the VF lease: empty reply');
+  // The DPU knows what the pod cannot see: a lease whose VF vanished or whose OVN port is
+  // gone is broken even when the interface in the pod still looks right.
+  if (vf.state === VfState.BROKEN) throw new CniError(CNI_ERR.CHECK_FAILED, 'the DPU reports the VF lease broken', `VF ${vf.vfIndex}`);
   if (conf.deviceMode === 'vfio') {
     const vfio = vfioOf(d);
     const pci = await vfio.pciAddress(conf.pf, vf.vfIndex);
