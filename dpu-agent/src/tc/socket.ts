@@ -28,6 +28,14 @@ export interface RtNetlinkOptions {
   timeoutMs?: number;
   /** SO_RCVBUF (default 4 MiB: a 10k-filter dump arrives in ~32 KiB datagrams, paced by our reads). */
   recvBufferSize?: number;
+  /**
+   * Bytes read per recvmsg (default 64 KiB). The kernel sizes a dump's datagrams
+   * by the largest buffer we have read with (af_netlink.c max_recvmsg_len, capped
+   * near 32 KiB): the package's default peek-then-read passes each datagram's exact
+   * size, so dumps stayed at one page (~4 KiB) per datagram — 8× the datagrams, 2
+   * syscalls each. iproute2 reads with ≥ 32 KiB for the same reason.
+   */
+  msgBufferSize?: number;
   log?: Logger;
 }
 
@@ -66,6 +74,8 @@ export class RtNetlink {
       this.sock = new RawNetlinkSocket(NETLINK_ROUTE, {
         recvBufferSize: opts.recvBufferSize ?? 4 << 20,
         sendBufferSize: 1 << 20,
+        messagePeeking: false,
+        msgBufferSize: opts.msgBufferSize ?? 64 << 10,
       });
     } catch (err) {
       throw new NetlinkSocketError('cannot open rtnetlink socket', (err as { code?: string }).code, { cause: err });
@@ -78,6 +88,12 @@ export class RtNetlink {
     this.seq = (Math.random() * 0x7fffffff) >>> 0;
     this.sock.on('message', (buf) => this.onMessage(buf));
     this.sock.on('error', (err) => this.onError(err));
+    // A datagram larger than msgBufferSize (none the kernel sends for tc: dumps are
+    // ≤ 32 KiB, echoes one page) would be cut: whatever it answered is lost.
+    this.sock.on('truncatedMessage', (_buf, info) => {
+      this.log.error({ size: info.truncated }, 'netlink datagram truncated');
+      this.failAll(new NetlinkSocketError(`netlink datagram of ${info.truncated} B truncated, replies lost`, 'EMSGSIZE'));
+    });
     this.sock.unref();
   }
 
@@ -179,8 +195,9 @@ export class RtNetlink {
         } else p.resolve(p.replies);
         continue;
       }
-      // Copy: the package may reuse its receive buffer after this callback.
-      p.replies.push({ hdr: m.hdr, body: Buffer.from(m.body) });
+      // No copy: the package hands over a fresh buffer per datagram (binding.cc
+      // Recvmsg: Napi::Buffer::New with ownership), never reused.
+      p.replies.push(m);
     }
   }
 
