@@ -80,7 +80,7 @@ export class Monitor extends EventEmitter {
     for (const [t, r] of Object.entries(this.requests)) {
       checkColumns(schema, t, [...(r.columns ?? []), ...(r.where ?? []).flatMap((c) => (typeof c === 'boolean' ? [] : [c[0]]))]);
     }
-    if (!this.replica) this.replica = new Replica(schema, Object.keys(this.requests));
+    if (!this.replica) this.replica = new Replica(schema, Object.keys(this.requests), new Map(Object.entries(this.requests).map(([t, r]) => [t, r.columns])));
     else this.replica.setSchema(schema);
     this.conn = conn;
     this.buffered = [];

@@ -86,3 +86,17 @@ t.test('snapshot after reconnect reports only real differences', async (t) => {
   const mod = r.replaceWithSnapshot({ Bridge: { [U1]: { initial: { name: 'changed' } }, [U3]: { initial: { name: 'new' } } } }, 2);
   t.same(mod.map((c) => [c.kind, c.uuid]), [['modify', U1]]);
 });
+
+t.test('rows carry the monitored columns only (defaults for those), all columns when none are named', async (t) => {
+  const some = new Replica(schema, ['Bridge'], new Map([['Bridge', ['name', 'ports']]]));
+  some.applyUpdates2({ Bridge: { [U1]: { initial: { name: 'br-int' } } } });
+  const row = some.table('Bridge').get(U1);
+  t.same(Object.keys(row ?? {}).sort(), ['_uuid', 'name', 'ports'], 'no default-valued unmonitored columns');
+  t.same(row?.['ports'], [], 'a monitored column the server omitted still gets its default');
+  const again = some.replaceWithSnapshot({ Bridge: { [U1]: { initial: { name: 'br-int' } } } }, 2);
+  t.same(again, [], 'a resync with the same content is no change');
+  t.same(Object.keys(some.table('Bridge').get(U1) ?? {}).sort(), ['_uuid', 'name', 'ports'], 'same after a resync');
+  const all = new Replica(schema, ['Bridge'], new Map([['Bridge', undefined]]));
+  all.applyUpdates2({ Bridge: { [U1]: { initial: { name: 'br-int' } } } });
+  t.ok(Object.keys(all.table('Bridge').get(U1) ?? {}).includes('fail_mode'), 'every schema column without a column list');
+});
