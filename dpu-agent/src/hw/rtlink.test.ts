@@ -1,7 +1,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { encodeSetLinkUp } from './rtlink.ts';
+import { AttrWriter, encodeMessage, parseMessages } from '../tc/nl.ts';
+import { decodeLink, encodeGetLink, encodeLinkDump, encodeSetLinkAddress, encodeSetLinkUp } from './rtlink.ts';
 
 t.test('RTM_NEWLINK by name, IFF_UP in flags and change', async (t) => {
   const m = encodeSetLinkUp(7, 'pf0vf3', true);
@@ -14,6 +15,38 @@ t.test('RTM_NEWLINK by name, IFF_UP in flags and change', async (t) => {
   t.equal(m.readUInt32LE(16 + 12), 1, 'change IFF_UP only');
   t.equal(m.subarray(36, 42).toString(), 'pf0vf3');
   t.equal(encodeSetLinkUp(1, 'x', false).readUInt32LE(16 + 8), 0, 'down clears IFF_UP');
+});
+
+t.test('RTM_NEWLINK decode: the five attributes we use, others skipped; requests', async (t) => {
+  const w = new AttrWriter(256);
+  const hdr = Buffer.alloc(16);
+  hdr.writeInt32LE(7, 4);
+  hdr.writeUInt32LE(0x1 | 0x10000, 8); // IFF_UP | IFF_LOWER_UP
+  w.raw(hdr);
+  w.u32(4, 1500); // IFLA_MTU
+  w.string(3, 'pf0vf3');
+  w.bytes(1, Buffer.from('0a580a000001', 'hex'));
+  w.nest(18, (n) => n.string(1, 'veth')); // IFLA_LINKINFO
+  w.u8(16, 2); // IFLA_OPERSTATE: LOWERLAYERDOWN
+  w.u32(5, 22); // IFLA_LINK
+  w.u32(37, 0); // IFLA_LINK_NETNSID
+  const m = { hdr: { len: 0, type: 16, flags: 0, seq: 1, pid: 0 }, body: w.toBuffer() };
+  t.same(decodeLink(m), { ifindex: 7, name: 'pf0vf3', mac: '0a:58:0a:00:00:01', up: true, operUp: true, link: 22, linkNetnsid: 0 });
+  t.equal(decodeLink({ ...m, hdr: { ...m.hdr, type: 20 } }), undefined, 'not a link message');
+  const own = new AttrWriter(64).raw(hdr).string(3, 'lo').u32(5, 7);
+  t.same(decodeLink({ ...m, body: own.toBuffer() }), { ifindex: 7, name: 'lo', up: true, operUp: true }, 'IFLA_LINK naming itself is no peer');
+  const bad = Buffer.concat([hdr, Buffer.from([0x40, 0, 3, 0])]);
+  t.throws(() => decodeLink({ ...m, body: bad }), { code: 'DPU_ERR_NETLINK_MALFORMED' });
+  // Requests: a set of the MAC never carries IFLA_TARGET_NETNSID unless asked (it would move the link).
+  const set = parseMessages(encodeSetLinkAddress(3, 22, '0a:58:0a:00:00:01'))[0]!;
+  t.equal(set.hdr.type, 19, 'RTM_SETLINK');
+  t.equal(set.body.readInt32LE(4), 22);
+  t.equal(set.body.length, 16 + 12, 'ifinfomsg + IFLA_ADDRESS only');
+  const get = parseMessages(encodeGetLink(4, { ifindex: 22, nsid: 5 }))[0]!;
+  t.equal(get.hdr.flags, 0x5, 'REQUEST|ACK');
+  t.ok(get.body.subarray(16).includes(Buffer.from([8, 0, 46, 0, 5, 0, 0, 0])), 'IFLA_TARGET_NETNSID 5');
+  t.equal(parseMessages(encodeLinkDump(5))[0]!.hdr.flags, 0x301, 'REQUEST|DUMP');
+  t.ok(encodeMessage({ type: 1, flags: 0, seq: 0 }, Buffer.alloc(0)).length === 16);
 });
 
 t.test('sets a real link down and up in a netns, and names a missing one', async (t) => {

@@ -101,8 +101,9 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     });
     // The quarantine reads the representors' state in a few dumps and skips what is already so.
     const endSurvey = await this.opts.quarantine.survey?.(reps);
+    this.representors = [...reps]; // sorted by discovery (was one insert + sort per representor in adopt())
     try {
-      for (const r of reps) await this.adopt(r, leases.get(r.name), macs?.get(r.name));
+      for (const r of reps) await this.adopt(r, leases.get(r.name), macs?.get(r.name), true);
     } finally {
       endSurvey?.();
     }
@@ -122,8 +123,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
    * restored from the lease in OVSDB — no host action, and the OVSDB rows are
    * untouched, so ovn-controller keeps the same binding (no port flap).
    */
-  private async adopt(r: Representor, lease: Lease | undefined, knownMac?: string): Promise<void> {
-    if (!this.representors.some((x) => x.name === r.name)) {
+  private async adopt(r: Representor, lease: Lease | undefined, knownMac?: string, listed = false): Promise<void> {
+    if (!listed && !this.representors.some((x) => x.name === r.name)) {
       this.representors = [...this.representors, r].sort((a, b) => a.pf - b.pf || a.vf - b.vf);
     }
     const vfMac = async (): Promise<string | undefined> => knownMac ?? (await this.opts.hw.getVfMac(r));
