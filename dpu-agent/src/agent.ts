@@ -10,7 +10,7 @@ import { EmulatedHw } from './hw/emulated.ts';
 import { RtLinkCounters } from './hw/link-stats.ts';
 import { LinkWatch } from './hw/link-watch.ts';
 import { RtLinkQuarantine, RtLinks } from './hw/rtlink.ts';
-import { BridgeAudit } from './offload/bridge-audit.ts';
+import { BridgeAudit, claimedIfaceIds } from './offload/bridge-audit.ts';
 import { OffloadCollector } from './offload/collector.ts';
 import { UnixctlOvsView } from './offload/ovs-view.ts';
 import { TcQuarantine } from './offload/quarantine.ts';
@@ -146,6 +146,7 @@ export class Agent {
       logger,
     });
     this.wireMetrics();
+    if (this.audit && this.pool) wireLeaseReassert(this.audit, this.pool);
   }
 
   /** /readyz: OVSDB connected, br-int as configured, ovn-controller on the SB, and the VF pool ready when there is one. */
@@ -177,6 +178,10 @@ export class Agent {
     if (this.pool) {
       const pool = this.pool;
       m.bindPoolStatus(() => pool.status());
+      pool.on('reasserted', (o) => {
+        if (o.result === 'reclaimed') m.policyDrift.inc({ kind: 'binding-reclaimed' });
+        else if (o.result === 'not-installed') m.policyDrift.inc({ kind: 'binding-reclaim-failed' });
+      });
       pool.on('allocated', (_a, t) => {
         observeAttach(m, 'agent', t.agentMs);
         observeAttach(m, 'ovn_installed', t.ovnInstalledMs);
@@ -260,6 +265,19 @@ export class Agent {
     if (this.pool?.hw instanceof EmulatedHw) this.pool.hw.close();
     this.tc?.close();
   }
+}
+
+/**
+ * A foreign port the audit removed may have carried a leased LSP's iface-id:
+ * ovn-controller may then have released that LSP instead of giving it back to the
+ * leased interface, so the pool re-asserts the lease (a no-op for LSPs it does not
+ * lease). Alert-only mode leaves the foreign port in place: nothing to re-assert against.
+ */
+export function wireLeaseReassert(audit: BridgeAudit, pool: VfPool): void {
+  audit.on('drift', (_kind, ports, repaired) => {
+    if (!repaired) return;
+    for (const lsp of claimedIfaceIds(ports)) void pool.reassert(lsp);
+  });
 }
 
 /** Our rtnetlink socket for TC, or undefined (logged) when the kernel refuses one. */

@@ -66,6 +66,14 @@ export function removePortOps(bridge: string, foreign: readonly ForeignPort[]): 
   ];
 }
 
+/**
+ * The iface-ids the removed ports claimed: each may be a leased LSP whose binding
+ * ovn-controller handed to the foreign interface (the pool re-asserts those).
+ */
+export function claimedIfaceIds(foreign: readonly ForeignPort[]): string[] {
+  return [...new Set(foreign.flatMap((f) => f.interfaces.flatMap((i) => (i.ifaceId ? [i.ifaceId] : []))))];
+}
+
 export interface BridgeAuditOptions {
   readonly client: OvsdbClient;
   readonly bridge: string;

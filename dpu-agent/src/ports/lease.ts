@@ -1,5 +1,5 @@
 import { NamedUuid, type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
-import { type Operation, eq, op } from '../ovsdb/ops.ts';
+import { type Condition, type Mutation, type Operation, eq, op } from '../ovsdb/ops.ts';
 import { type VfCounters, formatCounters, parseCounters } from '../hw/link-stats.ts';
 import type { AttachmentKey } from './types.ts';
 
@@ -11,6 +11,14 @@ export const EXT = {
   ifaceId: 'iface-id',
   attachedMac: 'attached-mac',
   ovnInstalled: 'ovn-installed',
+  /** ovn-controller stamps it (wall-clock ms) each time it sets ovn-installed. */
+  ovnInstalledTs: 'ovn-installed-ts',
+  /**
+   * Bound to a Port_Binding's options:iface-id-ver when that is set (binding.c
+   * ovs_iface_matches_lport_iface_id_ver); a change of it makes ovn-controller
+   * consider the interface for claiming again. Only the re-assertion writes it.
+   */
+  ifaceIdVer: 'iface-id-ver',
   podNamespace: 'dpu-agent/pod-namespace',
   podName: 'dpu-agent/pod-name',
   podUid: 'dpu-agent/pod-uid',
@@ -121,5 +129,48 @@ export function unplugOps(bridge: string, portUuid: string, representor: string)
   return [
     op.mutate('Bridge', [eq('name', bridge)], [['ports', 'delete', [new Uuid(portUuid)]]]),
     op.comment(`dpu-agent: unplug ${representor}`),
+  ];
+}
+
+/**
+ * Re-present a lease to ovn-controller as a fresh claim (after a hijack of its
+ * iface-id). ovn-controller only reconsiders an updated Interface for claiming
+ * when its name, type, ofport or one of external_ids iface-id / iface-id-ver /
+ * encap-ip changed (binding.c ovs_interface_change_need_handle); iface-id-ver is
+ * the one of these that changes nothing else while the Port_Binding does not pin
+ * it: its presence is flipped (added as the pod UID, ovn-kubernetes' convention,
+ * or removed). ovn-installed and its timestamp are dropped in the same write, so
+ * ovn-controller marks the interface installed again (claim_lport) once its flows
+ * are in: that mark is the proof of the re-claim. iface-id and the dpu-agent/*
+ * keys are untouched, so the bridge audit never sees the port as foreign.
+ * Guarded on the row still carrying this lease (same iface-id and sandbox):
+ * count 0 means the lease changed meanwhile.
+ * same as: ovs-vsctl set Interface pf0vf3 external_ids:iface-id-ver=UID
+ *            -- remove Interface pf0vf3 external_ids ovn-installed ovn-installed-ts
+ */
+export function reassertOps(l: Lease, currentIfaceIdVer: string | undefined): Operation[] {
+  const flip: Mutation =
+    currentIfaceIdVer === undefined
+      ? ['external_ids', 'insert', new Map([[EXT.ifaceIdVer, l.key.pod.uid]])]
+      : ['external_ids', 'delete', [EXT.ifaceIdVer]];
+  return [
+    op.mutate('Interface', leaseGuard(l), [['external_ids', 'delete', [EXT.ovnInstalled, EXT.ovnInstalledTs]], flip]),
+    op.comment(`dpu-agent: re-assert lease of ${l.representor} for ${l.lsp} sandbox ${l.key.sandboxId}`),
+  ];
+}
+
+/** Put iface-id-ver back as it was before reassertOps (once ovn-controller has acted on the flip). */
+export function reassertRestoreOps(l: Lease, originalIfaceIdVer: string | undefined): Operation[] {
+  const back: Mutation =
+    originalIfaceIdVer === undefined
+      ? ['external_ids', 'delete', [EXT.ifaceIdVer]]
+      : ['external_ids', 'insert', new Map([[EXT.ifaceIdVer, originalIfaceIdVer]])];
+  return [op.mutate('Interface', leaseGuard(l), [back]), op.comment(`dpu-agent: re-assert of ${l.representor} done`)];
+}
+
+function leaseGuard(l: Lease): Condition[] {
+  return [
+    eq('_uuid', new Uuid(l.interfaceUuid)),
+    ['external_ids', 'includes', new Map([[EXT.ifaceId, l.lsp], [EXT.sandbox, l.key.sandboxId]])],
   ];
 }

@@ -7,7 +7,8 @@ import { strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
 import { op } from '../ovsdb/ops.ts';
-import { EXT, type Lease, leaseFromInterface, plugOps, unplugOps } from './lease.ts';
+import { CoalescedPasses } from '../util/coalesce.ts';
+import { EXT, type Lease, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
 import type { OvnView, PodPort } from './ovn.ts';
 import type { Quarantine } from './quarantine.ts';
 import {
@@ -50,7 +51,18 @@ export interface AllocationTiming {
   readonly ovnInstalledMs: number;
 }
 
+/** What a re-assertion of a lease came to (see VfPool.reassert). */
+export interface ReassertOutcome {
+  readonly lsp: string;
+  /** reclaimed: ovn-controller marked the leased interface installed again; no-lease: nothing leased under that LSP;
+   *  lease-changed: released or re-plugged meanwhile; not-installed: no re-mark within ovnInstalledTimeoutMs. */
+  readonly result: 'reclaimed' | 'no-lease' | 'lease-changed' | 'not-installed';
+  readonly representor?: string;
+  readonly ms: number;
+}
+
 export declare interface VfPool {
+  on(event: 'reasserted', l: (o: ReassertOutcome) => void): this;
   on(event: 'allocated', l: (a: Attachment, t: AllocationTiming) => void): this;
   on(event: 'allocation-failed', l: (reason: string) => void): this;
   on(event: 'released', l: (representor: string, why: string) => void): this;
@@ -74,6 +86,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   /** Leased representors whose netdev vanished. */
   private readonly broken = new Set<string>();
   private rescanning: Promise<void> = Promise.resolve();
+  /** Re-assertions by LSP: one at a time each, a request while one runs queues one more. */
+  private readonly reasserts = new Map<string, { passes: CoalescedPasses; pending: number }>();
 
   constructor(private readonly opts: VfPoolOptions) {
     super();
@@ -408,6 +422,99 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       );
       m.on('change', check);
       signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  // ---- re-assert ------------------------------------------------------------------
+
+  /**
+   * Re-assert the lease of `lsp` after a foreign interface with its iface-id was on
+   * br-int (the bridge audit removed it). ovn-controller claims the binding for the
+   * newer interface, and when that one goes away it may release the LSP altogether
+   * instead of giving it back: consider_iface_release (binding.c, OVN 23.03 to main)
+   * only spares the lease's binding while the other interface still has no ofport,
+   * so the leased interface is left unbound, ovn-installed removed, until something
+   * makes ovn-controller look at it again. reassertOps is that something; then a
+   * bounded wait for ovn-controller to mark the leased interface installed again,
+   * and iface-id-ver is put back as it was. Resolves when done; the outcome is the
+   * 'reasserted' event (and the log).
+   */
+  reassert(lsp: string): Promise<void> {
+    let r = this.reasserts.get(lsp);
+    if (!r) {
+      r = { passes: new CoalescedPasses(() => this.doReassert(lsp), (err) => this.log.error({ err, lsp }, 'lease re-assertion crashed')), pending: 0 };
+      this.reasserts.set(lsp, r);
+    }
+    const entry = r;
+    entry.pending++;
+    return entry.passes.schedule().finally(() => {
+      if (--entry.pending === 0 && this.reasserts.get(lsp) === entry) this.reasserts.delete(lsp);
+    });
+  }
+
+  private async doReassert(lsp: string): Promise<void> {
+    const t0 = performance.now();
+    const done = (result: ReassertOutcome['result'], representor?: string): void => {
+      this.emit('reasserted', { lsp, result, ms: performance.now() - t0, ...(representor ? { representor } : {}) });
+    };
+    const m = this.monitor;
+    const lease = this.leases().find((l) => l.lsp === lsp);
+    if (!m || !lease) return done('no-lease');
+    const ctx = { lsp, representor: lease.representor, sandbox: lease.key.sandboxId, peer: lease.peer };
+    const ext = (): Map<string, string> | undefined => {
+      const row = m.table('Interface').get(lease.interfaceUuid);
+      return row ? strMap(row['external_ids']) : undefined;
+    };
+    const before = ext();
+    const ifaceIdVer = before?.get(EXT.ifaceIdVer);
+    const staleTs = before?.get(EXT.ovnInstalledTs);
+    const res = await this.opts.ovs.transact(reassertOps(lease, ifaceIdVer));
+    if (res[0]?.count !== 1) {
+      this.log.info(ctx, 'lease changed before it could be re-asserted; nothing to do');
+      return done('lease-changed', lease.representor);
+    }
+    this.log.warn({ ...ctx, wasInstalled: before?.get(EXT.ovnInstalled) === 'true' }, 're-asserting lease after a foreign claim of its iface-id');
+    // Installed again, stamped after our write (we removed the old stamp; a monitor
+    // update may still show it if ovn-controller was quick, hence the comparison).
+    const reclaimed = await this.waitFor(() => {
+      const e = ext();
+      if (!e) return true;
+      return e.get(EXT.ovnInstalled) === 'true' && (staleTs === undefined || e.get(EXT.ovnInstalledTs) !== staleTs);
+    }, this.opts.ovnInstalledTimeoutMs);
+    if (!ext()) {
+      this.log.info(ctx, 'lease released while being re-asserted');
+      return done('lease-changed', lease.representor);
+    }
+    if (!reclaimed) {
+      // iface-id-ver stays flipped: put back now, ovn-controller could see both writes
+      // as one and no change. It is harmless while the Port_Binding does not pin it,
+      // and the next re-assertion flips it again.
+      this.log.error({ ...ctx, timeoutMs: this.opts.ovnInstalledTimeoutMs }, 'ovn-controller did not re-claim the leased interface; the pod has no traffic');
+      return done('not-installed', lease.representor);
+    }
+    await this.opts.ovs.transact(reassertRestoreOps(lease, ifaceIdVer)).catch((err: unknown) => {
+      this.log.warn({ ...ctx, err }, 'could not put iface-id-ver back after the re-assertion');
+    });
+    const ms = performance.now() - t0;
+    this.log.warn({ ...ctx, ms }, 'lease re-asserted: ovn-controller re-claimed the leased interface');
+    done('reclaimed', lease.representor);
+  }
+
+  /** Resolves true as soon as `cond` holds (checked now and on each monitor change), false after timeoutMs. */
+  private waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    const m = this.monitor as Monitor;
+    if (cond()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        m.off('change', check);
+        resolve(ok);
+      };
+      const check = (): void => {
+        if (cond()) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      m.on('change', check);
     });
   }
 
