@@ -10,6 +10,7 @@ import { ipn, linkExists, linkShow } from './netns.ts';
 import { repName, vfName } from './plan.ts';
 import { stopProc } from './procs.ts';
 import type { LabRun } from './run.ts';
+import { sleep } from './sh.ts';
 import type { DpuState, PodState } from './state.ts';
 
 /** Stop order: the agent first (no allocation half-done by a daemon going first), the DB last. */
@@ -86,9 +87,23 @@ export async function restartDpu(run: LabRun, d: DpuState, opts: { signal?: 'SIG
 /**
  * Pings `dst` from the pod every 50 ms (ping -D: each reply stamped with the wall
  * clock) until the first reply or `deadlineS`; resolves to that reply's time (epoch
- * ms) or undefined. The ping process is ours and is stopped by its own pid.
+ * ms) or undefined. ping gives up by itself after a few seconds of "Destination Host
+ * Unreachable" / ENOBUFS while nothing forwards, so it is started again (bounded by
+ * the deadline). Each ping process is ours and is stopped by its own pid.
  */
-export function firstReply(pod: PodState, dst: string, deadlineS: number, opts: { src?: string } = {}): Promise<number | undefined> {
+export async function firstReply(pod: PodState, dst: string, deadlineS: number, opts: { src?: string } = {}): Promise<number | undefined> {
+  const until = Date.now() + deadlineS * 1000;
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) return undefined;
+    const at = await pingOnce(pod, dst, left, opts);
+    if (at !== undefined) return at;
+    await sleep(50);
+  }
+  return undefined;
+}
+
+function pingOnce(pod: PodState, dst: string, deadlineS: number, opts: { src?: string }): Promise<number | undefined> {
   const argv = ['netns', 'exec', pod.netns, 'ping', '-n', '-D', '-i', '0.05', '-W', '1', '-w', String(deadlineS), ...(opts.src ? ['-I', opts.src] : []), dst];
   return new Promise((resolve) => {
     const child = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
