@@ -4,6 +4,8 @@
 // no port on br-int, the VF back in the host with its scrubbed MAC, representor down.
 import t from 'tap';
 import { sbDb } from '../../scripts/labkit/central.ts';
+import { HostSide } from '../../scripts/labkit/hostclient.ts';
+import type { PodState } from '../../scripts/labkit/state.ts';
 import { CniFailure, cniError } from '../../scripts/labkit/cni.ts';
 import { checkConsistency, dpuLeaseView } from '../../scripts/labkit/consistency.ts';
 import { linkExists } from '../../scripts/labkit/netns.ts';
@@ -63,6 +65,48 @@ if (skip) {
     const { pod: again, installedMs } = await addPod(run, { namespace: 'ns1', name: 'again' }, { node: 2 });
     t.equal(again.vf, pod.vf, 'the freed VF is handed out again');
     t.ok(installedMs > 0, 'and comes up');
+  });
+
+  t.test("a VF's next tenant sees none of the previous tenant's MAC, datapath flows or counters", async (t) => {
+    const d = dpuOf(run, 1);
+    const dpctl = (cmd: string): Promise<string> => sh(['ip', 'netns', 'exec', d.ns, 'env', `OVS_RUNDIR=${d.dir}`, 'ovs-appctl', cmd]);
+    const rawCounters = async (vf: number): Promise<{ rx: number; tx: number }> => {
+      const [l] = JSON.parse(await sh(['ip', '-s', '-j', '-n', d.ns, 'link', 'show', 'dev', repName(vf)])) as { stats64: { rx: { packets: number }; tx: { packets: number } } }[];
+      return { rx: l?.stats64.rx.packets ?? 0, tx: l?.stats64.tx.packets ?? 0 };
+    };
+    const hs = await HostSide.start(run, d);
+    t.teardown(() => hs.close());
+    const getVf = async (p: PodState) => {
+      const r = await hs.call('getVf', { attachment: { pod: { namespace: p.namespace, name: p.name, uid: p.uid }, sandboxId: p.sandbox, ifname: 'eth0' } });
+      t.ok(r.ok, `GetVf ${p.name}: ${r.message ?? ''}`);
+      const vf = (r.res?.['vf'] ?? {}) as { mac?: string; counters?: Record<string, string> };
+      const c = vf.counters ?? {};
+      return { mac: vf.mac, rx: Number(c['rxPackets'] ?? 0), tx: Number(c['txPackets'] ?? 0) };
+    };
+
+    const first = (await addPod(run, { namespace: 'ns1', name: 'tenant-a' }, { node: 1 })).pod;
+    t.equal((await ping(first, peer.ip, { count: 10 })).received, 10, 'tenant A talks to a pod on the other host');
+    const a = await getVf(first);
+    t.ok(a.tx >= 10 && a.rx >= 10, `GetVf counts A's traffic (rx ${a.rx}, tx ${a.tx})`);
+    const port = new RegExp(`port (\\d+): ${repName(first.vf)}\\b`).exec(await dpctl('dpctl/show'))?.[1];
+    t.ok(port, `the representor is datapath port ${port}`);
+    t.match(await dpctl('dpctl/dump-flows'), new RegExp(`in_port\\(${port}\\)`), "A's flows are in the datapath");
+
+    t.ok(await delPod(run, { namespace: 'ns1', name: 'tenant-a' }), 'tenant A deleted');
+    t.notMatch(await dpctl('dpctl/show'), new RegExp(`: ${repName(first.vf)}\\b`), 'the representor left the datapath');
+    t.notMatch(await dpctl('dpctl/dump-flows'), new RegExp(`in_port\\(${port}\\)`), "none of A's flows is left");
+
+    // Another address (so another MAC): the lab's IPAM would hand A's free address out again.
+    const second = (await addPod(run, { namespace: 'ns1', name: 'tenant-b' }, { node: 1, ip: first.ip.replace(/\.\d+$/, '.222') })).pod;
+    t.equal(second.vf, first.vf, 'tenant B gets the same VF');
+    const b = await getVf(second);
+    const raw = await rawCounters(second.vf);
+    t.ok(raw.rx >= 10 && raw.tx >= 10, `the representor itself still carries A's packets (rx ${raw.rx}, tx ${raw.tx})`);
+    t.ok(b.rx < 10 && b.tx < 10, `B's counters start from its own lease (rx ${b.rx}, tx ${b.tx}), not from A's ${a.rx}/${a.tx}`);
+    t.not(b.mac, a.mac, "B's VF MAC is B's, not A's");
+    const [vfLink] = JSON.parse(await sh(['ip', '-j', '-n', second.netns, 'link', 'show', 'dev', 'eth0'])) as { address: string }[];
+    t.equal(vfLink?.address, b.mac, 'and that is what the pod sees');
+    t.ok(await delPod(run, { namespace: 'ns1', name: 'tenant-b' }));
   });
 
   t.test('a failed add undoes itself', async (t) => {
