@@ -154,6 +154,14 @@ async function cycles(run: LabRun, hs: HostSide, n: number): Promise<{ cycles: n
   return { cycles: n, problems: problems.length, first: problems.slice(0, 5), ms_per_cycle: r1(ms / n) };
 }
 
+/** The node flags of the packaged launcher (images/bluefield/agent/dpu-agent), so the rig runs the agent as deployed. */
+function launcherNodeFlags(): string[] {
+  const sh = readFileSync(join(REPO_ROOT, 'images/bluefield/agent/dpu-agent'), 'utf8');
+  const m = /^exec \/usr\/bin\/node((?: --[^ ]+)*) \/usr\/lib\/dpu-agent\/dpu-agent\.mjs/m.exec(sh);
+  if (!m) throw new Error('cannot find the node command line in images/bluefield/agent/dpu-agent');
+  return (m[1] ?? '').trim().split(' ').filter(Boolean);
+}
+
 /** Part 3: the real agent process with `n` leases (see the header). */
 async function leaseRig(n: number): Promise<Record<string, unknown>> {
   const tag = `dpr${randomBytes(3).toString('hex')}`;
@@ -204,8 +212,10 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     // The release bundle, built from the current source (same options as scripts/build.ts).
     await build({
       entryPoints: [join(REPO_ROOT, 'dpu-agent/src/main.ts')], outfile: `${dir}/dpu-agent.mjs`, bundle: true, platform: 'node', target: 'node20', format: 'esm',
-      external: ['netlink', 'koffi'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" }, logLevel: 'warning',
+      external: ['netlink', 'koffi'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      legalComments: 'none', minifyWhitespace: true, logLevel: 'warning',
     });
+    const nodeFlags = launcherNodeFlags();
     writeFileSync(`${dir}/agent.json`, JSON.stringify({
       ovsdb: { remote: ovs.unixRemote },
       chassis: { systemId: 'rig', hostname: 'rig', ovnRemote: 'tcp:127.0.0.1:6642', encapIp: '192.0.2.10', datapathType: 'netdev', hwOffload: false },
@@ -219,7 +229,7 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     const startOnce = async (k: number) => {
       const log = `${dir}/agent-${k}.log`;
       const t0 = performance.now();
-      const rec = await spawnDetached({ name: 'rig/dpu-agent', ns: dpuNs, argv: [process.execPath, `${dir}/dpu-agent.mjs`, '--config', `${dir}/agent.json`], log, cwd: REPO_ROOT }, () => undefined);
+      const rec = await spawnDetached({ name: 'rig/dpu-agent', ns: dpuNs, argv: [process.execPath, ...nodeFlags, `${dir}/dpu-agent.mjs`, '--config', `${dir}/agent.json`], log, cwd: REPO_ROOT }, () => undefined);
       await poll('rig agent ready', () => {
         if (!isAlive(rec)) throw new Error(`rig agent died: ${readFileSync(log, 'utf8').slice(-800)}`);
         return readFileSync(log, 'utf8').includes('"msg":"agent ready"') ? true : undefined;
@@ -242,7 +252,7 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     agent = undefined;
     return {
       leases: second.leases,
-      agent: 'release bundle (esbuild of dpu-agent/src/main.ts), emulated hw on veth pairs, real ovsdb-server + OVN NB ovsdb-server, host API on',
+      agent: `release bundle (esbuild of dpu-agent/src/main.ts), node ${nodeFlags.join(' ') || '(no flags)'} as the launcher, emulated hw on veth pairs, real ovsdb-server + OVN NB ovsdb-server, host API on`,
       rss_mib: rssMiB,
       restart_to_ready_ms: Math.round(second.readyMs),
       restart_first_log_to_ready_ms: second.sinceFirstLogMs,

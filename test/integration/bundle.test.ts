@@ -19,6 +19,8 @@ t.test('release bundle: builds reproducibly, runs without tsx, configures a chas
   await run(process.execPath, ['--import', 'tsx', 'scripts/build.ts'], { cwd: repo, env: { ...process.env, DIST_DIR: b } });
   const bundle = join(a, 'dpu-agent.mjs');
   t.ok((await readFile(bundle)).equals(await readFile(join(b, 'dpu-agent.mjs'))), 'same inputs, same bytes');
+  // One byte ≥ 0x80 anywhere (a comment's "→") and V8 holds the whole source as a two-byte string (2× heap).
+  t.equal((await readFile(bundle)).findIndex((x) => x >= 0x80), -1, 'ASCII only');
 
   const pkg = JSON.parse(await readFile(join(repo, 'package.json'), 'utf8')) as { version: string };
   t.equal((await run(process.execPath, [bundle, '--version'])).stdout.trim(), pkg.version);
