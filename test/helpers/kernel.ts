@@ -7,11 +7,8 @@ import { sh } from '../../scripts/labkit/sh.ts';
 
 export const KERNEL_TEST_DIR = fileURLToPath(new URL('../kernel/', import.meta.url));
 
-/**
- * Files in test/kernel/ that are not kernel tests: the runner itself, and host-side
- * tools kept beside the test they serve (extract-fixtures.ts reads a lane log on the host).
- */
-const NOT_TESTS = new Set(['run', 'extract-fixtures']);
+/** Files in test/kernel/ that are not kernel tests: the runner itself (host-side tools live in scripts/). */
+const NOT_TESTS = new Set(['run']);
 
 /** The kernel tests, by name (test/kernel/NAME.ts), sorted. */
 export function kernelTestNames(): string[] {

@@ -6,7 +6,7 @@
 // Refresh, traffic, refresh: the counters must grow with the traffic, the flow count and
 // UFIDs must equal `dpctl/dump-flows type=tc` (read through our unixctl client), the
 // metrics text must say so. RECORD_FIXTURES=1: prints the raw dump replies as
-// "@@fixture kernel-ovs-<dev>[-terse].bin <base64>" (+ .tc.json) for extract-fixtures.ts.
+// "@@fixture kernel-ovs-<dev>[-terse].bin <base64>" (+ .tc.json) for scripts/kernel-fixtures.
 // Exit 0 = all checks passed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { silentLogger } from '../../dpu-agent/src/log.ts';

@@ -1,8 +1,8 @@
 // The kernel tests' runner, meant to run inside the lane:
 //   scripts/kernel-lane -- node --import tsx test/kernel/run.ts [NAME…]
-// Runs every kernel test (test/kernel/*.ts but this file and host-side tools, see
-// kernelTestNames) or only the NAMEs given (without .ts): one node process each, one
-// after the other (they share the guest's kernel), each bounded by
+// Runs every kernel test (test/kernel/*.ts but this file, see kernelTestNames) or only
+// the NAMEs given (without .ts): one node process each, one after the other (they
+// share the guest's kernel), each bounded by
 // KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
 // per test (a FAIL after the kernel log lines the test caused: segfaults, OOM kills)
 // and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.

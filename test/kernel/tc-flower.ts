@@ -2,8 +2,7 @@
 // that has cls_flower and the act_* modules, with iproute2 as the reference decoder.
 //
 //   scripts/kernel-lane -- node --import tsx test/kernel/tc-flower.ts
-//   RECORD_FIXTURES=1 scripts/kernel-lane -- node --import tsx test/kernel/tc-flower.ts > lane.log
-//   node --import tsx test/kernel/extract-fixtures.ts < lane.log     (on the host)
+//   scripts/kernel-fixtures      (RECORD_FIXTURES=1 in the lane, then writes testdata/ on the host)
 //
 // What it does: two netns joined by a veth (A in ns1 with clsact, B in ns2 as a
 // traffic source), flower filters added through our library (skip_hw: no hardware
@@ -14,7 +13,7 @@
 // kernel cannot load their module.
 // Fixtures: the guest's / is read-only (tmpfs overlay), so with RECORD_FIXTURES=1 the
 // raw dump replies are printed as "@@fixture <name> <base64>" lines too, and
-// extract-fixtures.ts writes them to dpu-agent/src/tc/testdata/ on the host.
+// scripts/kernel-fixtures writes them to dpu-agent/src/tc/testdata/ on the host.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -230,7 +229,7 @@ async function record(tc: Tc, ifidx: number, name: string, terse: boolean, tcJso
     try {
       writeFileSync(FIXTURES + file, data);
     } catch {
-      // read-only repo in the lane: extract-fixtures.ts picks the @@fixture line up
+      // read-only repo in the lane: scripts/kernel-fixtures picks the @@fixture line up
     }
   }
 }

@@ -1,5 +1,5 @@
 // Decodes whatever real-kernel dumps the kernel lane recorded (testdata/kernel-*.bin,
-// written by test/kernel/tc-flower.ts with RECORD_FIXTURES=1) and, where the lane
+// recorded by scripts/kernel-fixtures from test/kernel/tc-flower.ts and ovs-offload.ts) and, where the lane
 // also saved `tc -s -j filter show` output (kernel-*.tc.json), checks that our
 // decode agrees with iproute2's. With no recordings yet, this says so and passes.
 import t from 'tap';
@@ -15,7 +15,7 @@ const bins = readdirSync(dir).filter((f) => /^kernel-.*\.bin$/.test(f));
 
 t.test('recorded kernel dumps', async (t) => {
   if (bins.length === 0) {
-    t.pass('no kernel-*.bin recorded yet (run test/kernel/tc-flower.ts in the kernel lane with RECORD_FIXTURES=1)');
+    t.pass('no kernel-*.bin recorded yet (scripts/kernel-fixtures records them in the kernel lane)');
     return;
   }
   for (const name of bins) {
