@@ -64,6 +64,16 @@ function allocatedLines(log: string, since: number): { agentMs: number; ovnInsta
 }
 const logSize = (p: string) => statSync(p).size;
 
+/** The "VF allocated" lines of `n` allocations: pino writes asynchronously, so wait (bounded) for the last ones. */
+async function awaitAllocatedLines(log: string, since: number, n: number): Promise<{ agentMs: number; ovnInstalledMs: number }[]> {
+  let lines = allocatedLines(log, since);
+  for (let i = 0; i < 40 && lines.length < n; i++) {
+    await sleep(50);
+    lines = allocatedLines(log, since);
+  }
+  return lines;
+}
+
 async function pool<T, R>(items: T[], width: number, fn: (x: T, i: number) => Promise<R>): Promise<R[]> {
   const res: R[] = new Array(items.length);
   let next = 0;
@@ -86,8 +96,8 @@ async function viaShim(run: LabRun, tag: string, n: number, width: number): Prom
   }
   const since = logSize(run.proc(`${d.name}/dpu-agent`).log);
   const adds = await pool(pods, width, (p) => shimAdd(run, p, 120_000));
-  const agent = allocatedLines(run.proc(`${d.name}/dpu-agent`).log, since).map((x) => x.agentMs);
   const failed = adds.filter((r) => r.exit !== 0).length;
+  const agent = (await awaitAllocatedLines(run.proc(`${d.name}/dpu-agent`).log, since, adds.length - failed)).map((x) => x.agentMs);
   await pool(pods, 8, (p) => delPod(run, p));
   return { ms: adds.filter((r) => r.exit === 0).map((r) => r.ms), agent, failed };
 }
@@ -98,7 +108,7 @@ async function viaApi(run: LabRun, hs: HostSide, tag: string, n: number, width: 
   const pods = await pool(Array.from({ length: n }, (_, i) => i), 8, (i) => lspOnlyPod(run, { namespace: 'bench', name: `${tag}${i}` }, `198.18.${base + Math.floor(i / 200)}.${(i % 200) + 1}`, 1));
   const since = logSize(run.proc(`${d.name}/dpu-agent`).log);
   const res = await pool(pods, width, (p) => hs.allocate(keyOf(p), { timeoutMs: 120_000 }));
-  const agent = allocatedLines(run.proc(`${d.name}/dpu-agent`).log, since).map((x) => x.agentMs);
+  const agent = (await awaitAllocatedLines(run.proc(`${d.name}/dpu-agent`).log, since, res.filter((r) => r.ok).length)).map((x) => x.agentMs);
   await pool(pods, 16, (p) => hs.release(keyOf(p)));
   await pool(pods, 8, (p) => run.state && sh(['ovn-nbctl', `--db=unix:${run.state.central?.nbSock}`, '--if-exists', 'lsp-del', p.lsp]));
   return { ms: res.filter((r) => r.ok).map((r) => r.ms), agent, failed: res.filter((r) => !r.ok).length };
