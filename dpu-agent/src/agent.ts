@@ -133,6 +133,7 @@ export class Agent {
         chassisNames: [config.chassis.systemId, config.chassis.hostname],
         mtu: config.ports.mtu,
         ovnInstalledTimeoutMs: config.ports.ovnInstalledTimeoutMs,
+        encapIp: config.chassis.encapIp,
         maxLeasesPerPeer: config.ports.maxLeasesPerHost,
         orphanGraceMs: config.ports.orphanGraceMs,
         ...(this.tc ? { counters: new RtLinkCounters(this.tc.nl) } : {}),

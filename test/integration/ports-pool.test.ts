@@ -80,14 +80,22 @@ interface Rig {
   stopInstaller: () => void;
 }
 
-/** Plays ovn-controller's one job that matters here: mark a plugged interface ovn-installed. */
-function fakeOvnController(ovs: OvsdbServer, client: OvsdbClient, skip: Set<string>): () => void {
+/**
+ * Plays ovn-controller's one job that matters here: mark a plugged interface
+ * ovn-installed — only if it carries the iface-id-ver its LSP pins, if any
+ * (binding.c ovs_iface_matches_lport_iface_id_ver).
+ */
+function fakeOvnController(ovs: OvsdbServer, client: OvsdbClient, skip: Set<string>, pinned: (lsp: string) => string | undefined): () => void {
   const m = client.monitor({ Interface: { columns: ['name', 'external_ids'] } });
   m.on('change', (c) => {
     if (c.kind !== 'insert') return;
     const name = String(c.new?.['name']);
     if (!name.startsWith('pf0vf') || skip.has(name)) return;
-    if (strMap(c.new?.['external_ids']).has('iface-id')) {
+    const ext = strMap(c.new?.['external_ids']);
+    const lsp = ext.get('iface-id');
+    if (lsp === undefined) return;
+    const pin = pinned(lsp);
+    if (pin === undefined || ext.get('iface-id-ver') === pin) {
       void ovsVsctl(ovs.unixRemote, 'set', 'Interface', name, 'external_ids:ovn-installed=true').catch(() => undefined);
     }
   });
@@ -132,24 +140,27 @@ async function rig(t: Tap, opts: { vfs?: number; cap?: number; timeoutMs?: numbe
     chassisNames: [CHASSIS, 'dpu1.example'],
     mtu: 1400,
     ovnInstalledTimeoutMs: opts.timeoutMs ?? 3000,
+    encapIp: '192.0.2.10',
     maxLeasesPerPeer: opts.cap ?? 100,
     orphanGraceMs: opts.graceMs ?? 0,
     ...(opts.counters ? { counters: opts.counters } : {}),
   });
-  const stopInstaller = fakeOvnController(ovs, helper, opts.noInstall ?? new Set());
+  const stopInstaller = fakeOvnController(ovs, helper, opts.noInstall ?? new Set(), (lsp) => ovn.lookup(lsp)?.ifaceIdVer);
   await pool.start();
   return { ovs, nb, pool, hw, q, ovsClient, writes: () => writes, stopInstaller };
 }
 type Tap = { teardown(fn: () => unknown): void };
 
 let podSeq = 0;
-async function addPod(r: Rig, name: string, o: { chassis?: string; uid?: string; ip?: string } = {}): Promise<AttachmentKey> {
+/** An LSP as ovn-kubernetes writes it: options:iface-id-ver = the pod UID unless `ifaceIdVer` says otherwise (null: none). */
+async function addPod(r: Rig, name: string, o: { chassis?: string; uid?: string; ip?: string; ifaceIdVer?: string | null } = {}): Promise<AttachmentKey> {
   const n = ++podSeq + 10;
   const mac = `0a:58:0a:f4:01:${n.toString(16).padStart(2, '0')}`;
   const ip = o.ip ?? `10.244.1.${n}`;
   const uid = o.uid ?? `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
   const lsp = `default_${name}`;
-  await nbctl(r.nb, 'lsp-add', 'node1', lsp, '--', 'lsp-set-addresses', lsp, `${mac} ${ip}`, '--', 'lsp-set-port-security', lsp, `${mac} ${ip}`, '--', 'lsp-set-options', lsp, `requested-chassis=${o.chassis ?? CHASSIS}`, '--', 'set', 'Logical_Switch_Port', lsp, `external_ids:pod-uid=${uid}`);
+  const ver = o.ifaceIdVer === undefined ? uid : o.ifaceIdVer;
+  await nbctl(r.nb, 'lsp-add', 'node1', lsp, '--', 'lsp-set-addresses', lsp, `${mac} ${ip}`, '--', 'lsp-set-port-security', lsp, `${mac} ${ip}`, '--', 'lsp-set-options', lsp, `requested-chassis=${o.chassis ?? CHASSIS}`, ...(ver === null ? [] : [`iface-id-ver=${ver}`]), '--', 'set', 'Logical_Switch_Port', lsp, `external_ids:pod-uid=${uid}`);
   await until(() => r.pool['opts'].ovn.lookup(lsp) !== undefined);
   return { pod: { namespace: 'default', name, uid }, sandboxId: `sb-${name}`, ifname: 'eth0' };
 }
@@ -192,6 +203,53 @@ t.test('allocate: authorised against OVN, MAC/IP from OVN, one plug txn, quarant
   t.equal(r.writes() - before, 1, 'the retry wrote nothing');
   const [x, y] = await Promise.all([r.pool.allocate({ ...key, ifname: 'eth0' }, 'host1'), r.pool.allocate(key, 'host1')]);
   t.equal(x.vfIndex, y.vfIndex);
+});
+
+t.test("options:iface-id-ver: the plug copies the LSP's value (OVN's, not the host's) so ovn-controller may claim it", async (t) => {
+  const r = await rig(t, { vfs: 3 });
+  const pinned = await addPod(r, 'pinned', { ifaceIdVer: 'ver-from-ovn' });
+  const plain = await addPod(r, 'plain', { ifaceIdVer: null });
+  const before = r.writes();
+  const a = await r.pool.allocate(pinned, 'host1');
+  t.equal(r.writes() - before, 1, 'still one transaction');
+  t.equal(a.state, 'ready', 'installed: the fake ovn-controller installs only a matching version');
+  const ext = await ovsVsctl(r.ovs.unixRemote, 'get', 'Interface', a.representor, 'external_ids');
+  t.match(ext, /iface-id-ver=ver-from-ovn/);
+  t.notMatch(ext, new RegExp(`iface-id-ver="?${pinned.pod.uid}`), 'not the pod UID the host sent (only the dpu-agent/pod-uid record has that)');
+  t.equal(r.pool.leases().find((l) => l.lsp === 'default_pinned')?.ifaceIdVer, 'ver-from-ovn', 'decoded into the lease');
+  const b = await r.pool.allocate(plain, 'host1');
+  t.notMatch(await ovsVsctl(r.ovs.unixRemote, 'get', 'Interface', b.representor, 'external_ids'), /iface-id-ver/, 'an LSP without one: none written');
+  t.equal(b.state, 'ready');
+
+  r.pool.stop();
+  const r2 = await rig(t, { ovs: r.ovs, nb: r.nb, hw: r.hw });
+  t.equal(r2.writes(), 0, 'restart rebuilds with zero writes');
+  t.same(r2.pool.list('host1').map((x) => [x.key.pod.name, x.state]).sort(), [['pinned', 'ready'], ['plain', 'ready']]);
+});
+
+t.test('an LSP re-versioned under the same name (pod re-created: new UID): the old lease is broken, not re-bound, and released', async (t) => {
+  const r = await rig(t, { vfs: 3, graceMs: 0 });
+  const k1 = await addPod(r, 'sts-0');
+  const k2 = await addPod(r, 'sts-1');
+  await r.pool.allocate(k1, 'host1');
+  await r.pool.allocate(k2, 'host1');
+  const newUid = '00000000-0000-4000-8000-00000000beef';
+  for (const lsp of ['default_sts-0', 'default_sts-1']) {
+    await nbctl(r.nb, 'set', 'Logical_Switch_Port', lsp, `options:iface-id-ver=${newUid}`, `external_ids:pod-uid=${newUid}`);
+    await until(() => r.pool['opts'].ovn.lookup(lsp)?.ifaceIdVer === newUid);
+  }
+  t.equal(r.pool.get(k1, 'host1')?.state, 'broken', 'reported broken (CNI CHECK fails) although ovn-installed is still on the row');
+  t.match(await ovsVsctl(r.ovs.unixRemote, 'get', 'Interface', 'pf0vf0', 'external_ids'), new RegExp(`iface-id-ver="?${k1.pod.uid}`), 'the old version is kept: the old pod must not get the new one\'s port');
+  const before = r.writes();
+  await t.rejects(r.pool.allocate(k1, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'ovn-not-installed' }, 'a retry of the old ADD: the lease can never be bound');
+  t.ok(r.writes() > before, 'and it was released');
+  t.same(r.pool.list('host1').map((a) => a.key.pod.name), ['sts-1']);
+  t.equal(await r.pool.sweepOrphans(), 1, 'the orphan sweep releases a re-versioned lease');
+  t.same(r.pool.list('host1'), []);
+  const k1new = { ...k1, pod: { ...k1.pod, uid: newUid }, sandboxId: 'sb-sts-0-new' };
+  const a = await r.pool.allocate(k1new, 'host1');
+  t.equal(a.state, 'ready', 'the re-created pod attaches');
+  t.match(await ovsVsctl(r.ovs.unixRemote, 'get', 'Interface', a.representor, 'external_ids'), new RegExp(`iface-id-ver="?${newUid}`));
 });
 
 t.test('refusals leave nothing behind', async (t) => {

@@ -14,11 +14,23 @@ export const EXT = {
   /** ovn-controller stamps it (wall-clock ms) each time it sets ovn-installed. */
   ovnInstalledTs: 'ovn-installed-ts',
   /**
-   * Bound to a Port_Binding's options:iface-id-ver when that is set (binding.c
-   * ovs_iface_matches_lport_iface_id_ver); a change of it makes ovn-controller
-   * consider the interface for claiming again. Only the re-assertion writes it.
+   * OVN 23.03 controller/binding.c ovs_iface_matches_lport_iface_id_ver (called from
+   * consider_vif_lport): when the Port_Binding has options:iface-id-ver (copied from
+   * the LSP's; ovn-kubernetes sets it to the pod UID on every pod LSP), ovn-controller
+   * binds the LSP only to an Interface whose external_ids:iface-id-ver is present and
+   * equal (strcmp); otherwise it logs "Mismatch iface-id-ver for lport …" and releases
+   * the binding. The plug copies the LSP's value (from OVN, never from the host); the
+   * re-assertion never touches it.
    */
   ifaceIdVer: 'iface-id-ver',
+  /**
+   * Selects the chassis Encap a Port_Binding is bound to (binding.c sbrec_get_port_encap
+   * → Port_Binding.encap; remote chassis then pick the tunnel by that IP, falling back
+   * to the chassis' only one, physical.c get_port_binding_tun). Set to this chassis'
+   * own (only) encap IP it changes no forwarding and not claimability; a change of it
+   * makes ovn-controller reconsider the interface. Only the re-assertion writes it.
+   */
+  encapIp: 'encap-ip',
   podNamespace: 'dpu-agent/pod-namespace',
   podName: 'dpu-agent/pod-name',
   podUid: 'dpu-agent/pod-uid',
@@ -44,6 +56,8 @@ export interface Lease {
   readonly ovnInstalled: boolean;
   readonly interfaceUuid: string;
   readonly countersBase?: VfCounters;
+  /** external_ids:iface-id-ver as plugged: the LSP's options:iface-id-ver then (absent if it had none). */
+  readonly ifaceIdVer?: string;
 }
 
 /** Decode a lease from an Interface row; undefined if the row carries none (e.g. br-int's own port, a patch port). */
@@ -70,6 +84,7 @@ export function leaseFromInterface(row: Row): Lease | undefined {
     ovnInstalled: ext.get(EXT.ovnInstalled) === 'true',
     interfaceUuid: String(row['_uuid']),
     ...optional('countersBase', parseCounters(ext.get(EXT.countersBase))),
+    ...optional('ifaceIdVer', ext.get(EXT.ifaceIdVer)),
   };
 }
 
@@ -84,6 +99,8 @@ export interface PlugSpec {
   readonly peer: string;
   readonly leaseTime: string;
   readonly countersBase?: VfCounters;
+  /** The LSP's options:iface-id-ver (OVN's, never the host's): written as external_ids:iface-id-ver. */
+  readonly ifaceIdVer?: string;
 }
 
 function optional<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V } {
@@ -93,7 +110,8 @@ function optional<K extends string, V>(k: K, v: V | undefined): { [P in K]?: V }
 /**
  * One transaction: guard that the representor is not on any bridge yet, insert
  * Interface (with the lease) and Port, add the Port to br-int.
- * same as: ovs-vsctl add-port br-int pf0vf3 -- set Interface pf0vf3 external_ids:iface-id=NS_POD …
+ * same as: ovs-vsctl add-port br-int pf0vf3 -- set Interface pf0vf3 external_ids:iface-id=NS_POD
+ *            [external_ids:iface-id-ver=VER] …
  */
 export function plugOps(s: PlugSpec): Operation[] {
   const ext = new Map<string, string>([
@@ -110,6 +128,8 @@ export function plugOps(s: PlugSpec): Operation[] {
     [EXT.leaseTime, s.leaseTime],
   ]);
   if (s.countersBase) ext.set(EXT.countersBase, formatCounters(s.countersBase));
+  // Without it ovn-controller never claims an LSP that pins a version (see EXT.ifaceIdVer).
+  if (s.ifaceIdVer !== undefined) ext.set(EXT.ifaceIdVer, s.ifaceIdVer);
   return [
     // If another writer plugged this representor since our read, fail ("timed out") rather than double-plug.
     op.wait('Port', [eq('name', s.representor)], ['name'], '==', [], 0),
@@ -136,35 +156,37 @@ export function unplugOps(bridge: string, portUuid: string, representor: string)
  * Re-present a lease to ovn-controller as a fresh claim (after a hijack of its
  * iface-id). ovn-controller only reconsiders an updated Interface for claiming
  * when its name, type, ofport or one of external_ids iface-id / iface-id-ver /
- * encap-ip changed (binding.c ovs_interface_change_need_handle); iface-id-ver is
- * the one of these that changes nothing else while the Port_Binding does not pin
- * it: its presence is flipped (added as the pod UID, ovn-kubernetes' convention,
- * or removed). ovn-installed and its timestamp are dropped in the same write, so
- * ovn-controller marks the interface installed again (claim_lport) once its flows
- * are in: that mark is the proof of the re-claim. iface-id and the dpu-agent/*
- * keys are untouched, so the bridge audit never sees the port as foreign.
- * Guarded on the row still carrying this lease (same iface-id and sandbox):
- * count 0 means the lease changed meanwhile.
- * same as: ovs-vsctl set Interface pf0vf3 external_ids:iface-id-ver=UID
+ * encap-ip changed (binding.c ovs_interface_change_need_handle). Of these only
+ * encap-ip changes neither the binding nor claimability: iface-id-ver may be
+ * pinned by the LSP (removing or changing it would make the interface unclaimable),
+ * while encap-ip set to this chassis' own encap IP only binds the Port_Binding to
+ * the Encap it would use anyway (see EXT.encapIp). Its presence is flipped (added
+ * as `encapIp`, or removed). ovn-installed and its timestamp are dropped in the
+ * same write, so ovn-controller marks the interface installed again (claim_lport)
+ * once its flows are in: that mark is the proof of the re-claim. iface-id,
+ * iface-id-ver and the dpu-agent/* keys are untouched, so the bridge audit never
+ * sees the port as foreign. Guarded on the row still carrying this lease (same
+ * iface-id and sandbox): count 0 means the lease changed meanwhile.
+ * same as: ovs-vsctl set Interface pf0vf3 external_ids:encap-ip=ENCAP_IP
  *            -- remove Interface pf0vf3 external_ids ovn-installed ovn-installed-ts
  */
-export function reassertOps(l: Lease, currentIfaceIdVer: string | undefined): Operation[] {
+export function reassertOps(l: Lease, currentEncapIp: string | undefined, encapIp: string): Operation[] {
   const flip: Mutation =
-    currentIfaceIdVer === undefined
-      ? ['external_ids', 'insert', new Map([[EXT.ifaceIdVer, l.key.pod.uid]])]
-      : ['external_ids', 'delete', [EXT.ifaceIdVer]];
+    currentEncapIp === undefined
+      ? ['external_ids', 'insert', new Map([[EXT.encapIp, encapIp]])]
+      : ['external_ids', 'delete', [EXT.encapIp]];
   return [
     op.mutate('Interface', leaseGuard(l), [['external_ids', 'delete', [EXT.ovnInstalled, EXT.ovnInstalledTs]], flip]),
     op.comment(`dpu-agent: re-assert lease of ${l.representor} for ${l.lsp} sandbox ${l.key.sandboxId}`),
   ];
 }
 
-/** Put iface-id-ver back as it was before reassertOps (once ovn-controller has acted on the flip). */
-export function reassertRestoreOps(l: Lease, originalIfaceIdVer: string | undefined): Operation[] {
+/** Put encap-ip back as it was before reassertOps (once ovn-controller has acted on the flip). */
+export function reassertRestoreOps(l: Lease, originalEncapIp: string | undefined): Operation[] {
   const back: Mutation =
-    originalIfaceIdVer === undefined
-      ? ['external_ids', 'delete', [EXT.ifaceIdVer]]
-      : ['external_ids', 'insert', new Map([[EXT.ifaceIdVer, originalIfaceIdVer]])];
+    originalEncapIp === undefined
+      ? ['external_ids', 'delete', [EXT.encapIp]]
+      : ['external_ids', 'insert', new Map([[EXT.encapIp, originalEncapIp]])];
   return [op.mutate('Interface', leaseGuard(l), [back]), op.comment(`dpu-agent: re-assert of ${l.representor} done`)];
 }
 

@@ -21,6 +21,11 @@ export interface PodPort {
   readonly requestedChassis: readonly string[];
   /** The pod UID the control plane recorded, if any. */
   readonly podUid: string | undefined;
+  /**
+   * options:iface-id-ver, if set (ovn-kubernetes: the pod UID): ovn-controller binds
+   * the port only to an interface with the same external_ids:iface-id-ver (lease.ts EXT.ifaceIdVer).
+   */
+  readonly ifaceIdVer: string | undefined;
   readonly up: boolean;
 }
 
@@ -99,6 +104,7 @@ export class OvnView extends EventEmitter {
       gateways,
       requestedChassis: (options.get('requested-chassis') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
       podUid: ext.get(this.opts.podUidKey),
+      ifaceIdVer: options.get('iface-id-ver'),
       up,
     };
   }

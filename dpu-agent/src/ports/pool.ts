@@ -38,6 +38,8 @@ export interface VfPoolOptions {
   readonly chassisNames: readonly string[];
   readonly mtu: number;
   readonly ovnInstalledTimeoutMs: number;
+  /** This chassis' encap IP (chassis.encapIp, its only Encap): what the re-assertion sets external_ids:encap-ip to. */
+  readonly encapIp: string;
   readonly maxLeasesPerPeer: number;
   /** A lease whose LSP vanished (or that GC no longer names) is released after this long. */
   readonly orphanGraceMs: number;
@@ -320,6 +322,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
             peer,
             leaseTime: new Date(this.now()).toISOString(),
             ...(countersBase ? { countersBase } : {}),
+            ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
           }),
         );
         plugged = true;
@@ -354,6 +357,14 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       throw new PortsError('sandbox-conflict', `${l.lsp} ${key.ifname} is attached with sandbox ${l.key.sandboxId}`);
     }
     if (l.key.pod.uid !== key.pod.uid) throw new PortsError('pod-uid-mismatch', `${l.lsp} is leased to another pod uid`);
+    const port = this.opts.ovn.lookup(l.lsp);
+    if (port && staleVersion(l, port)) {
+      // The control plane re-versioned the LSP since the plug: ovn-controller will never bind
+      // this interface again (and a stale ovn-installed must not pass for ready). Undone like
+      // a lease that never became usable; the retry plugs afresh with the LSP's version.
+      await this.releaseLease(l, 'iface-id-ver-changed');
+      throw new PortsError('ovn-not-installed', `${l.lsp} options:iface-id-ver changed since the plug`);
+    }
     try {
       await this.waitInstalled(l.representor, undefined);
     } catch (err) {
@@ -434,9 +445,10 @@ export class VfPool extends EventEmitter implements VfPoolApi {
    * instead of giving it back: consider_iface_release (binding.c, OVN 23.03 to main)
    * only spares the lease's binding while the other interface still has no ofport,
    * so the leased interface is left unbound, ovn-installed removed, until something
-   * makes ovn-controller look at it again. reassertOps is that something; then a
-   * bounded wait for ovn-controller to mark the leased interface installed again,
-   * and iface-id-ver is put back as it was. Resolves when done; the outcome is the
+   * makes ovn-controller look at it again. reassertOps is that something (an
+   * encap-ip flip, safe whether or not the LSP pins iface-id-ver); then a bounded
+   * wait for ovn-controller to mark the leased interface installed again, and
+   * encap-ip is put back as it was. Resolves when done; the outcome is the
    * 'reasserted' event (and the log).
    */
   reassert(lsp: string): Promise<void> {
@@ -466,9 +478,9 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       return row ? strMap(row['external_ids']) : undefined;
     };
     const before = ext();
-    const ifaceIdVer = before?.get(EXT.ifaceIdVer);
+    const encapIp = before?.get(EXT.encapIp);
     const staleTs = before?.get(EXT.ovnInstalledTs);
-    const res = await this.opts.ovs.transact(reassertOps(lease, ifaceIdVer));
+    const res = await this.opts.ovs.transact(reassertOps(lease, encapIp, this.opts.encapIp));
     if (res[0]?.count !== 1) {
       this.log.info(ctx, 'lease changed before it could be re-asserted; nothing to do');
       return done('lease-changed', lease.representor);
@@ -486,14 +498,14 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       return done('lease-changed', lease.representor);
     }
     if (!reclaimed) {
-      // iface-id-ver stays flipped: put back now, ovn-controller could see both writes
-      // as one and no change. It is harmless while the Port_Binding does not pin it,
+      // encap-ip stays flipped: put back now, ovn-controller could see both writes as
+      // one and no change. Harmless either way (this chassis' own encap IP, or none),
       // and the next re-assertion flips it again.
       this.log.error({ ...ctx, timeoutMs: this.opts.ovnInstalledTimeoutMs }, 'ovn-controller did not re-claim the leased interface; the pod has no traffic');
       return done('not-installed', lease.representor);
     }
-    await this.opts.ovs.transact(reassertRestoreOps(lease, ifaceIdVer)).catch((err: unknown) => {
-      this.log.warn({ ...ctx, err }, 'could not put iface-id-ver back after the re-assertion');
+    await this.opts.ovs.transact(reassertRestoreOps(lease, encapIp)).catch((err: unknown) => {
+      this.log.warn({ ...ctx, err }, 'could not put encap-ip back after the re-assertion');
     });
     const ms = performance.now() - t0;
     this.log.warn({ ...ctx, ms }, 'lease re-asserted: ovn-controller re-claimed the leased interface');
@@ -542,19 +554,24 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     return { released };
   }
 
-  /** Release leases whose OVN port has been gone for longer than the grace period. */
+  /**
+   * Release leases whose OVN port has been gone for longer than the grace period, or
+   * re-versioned (options:iface-id-ver no longer the lease's: a pod re-created under
+   * the same name; ovn-controller will not bind the old interface to it).
+   */
   async sweepOrphans(): Promise<number> {
     let released = 0;
     const now = this.now();
     for (const l of this.leases()) {
-      if (this.opts.ovn.lookup(l.lsp)) {
+      const port = this.opts.ovn.lookup(l.lsp);
+      if (port && !staleVersion(l, port)) {
         this.missingSince.delete(l.lsp);
         continue;
       }
       const since = this.missingSince.get(l.lsp) ?? now;
       this.missingSince.set(l.lsp, since);
       if (now - since >= this.opts.orphanGraceMs) {
-        await this.releaseLease(l, 'lsp-gone');
+        await this.releaseLease(l, port ? 'iface-id-ver-changed' : 'lsp-gone');
         this.missingSince.delete(l.lsp);
         released++;
       }
@@ -687,10 +704,19 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       mtu: this.opts.mtu,
       peer: l.peer,
       leaseTime: l.leaseTime,
-      state: port && l.ovnInstalled && !this.broken.has(l.representor) ? 'ready' : 'broken',
+      state: port && !staleVersion(l, port) && l.ovnInstalled && !this.broken.has(l.representor) ? 'ready' : 'broken',
       ...(l.countersBase ? { countersBase: l.countersBase } : {}),
     };
   }
+}
+
+/**
+ * The LSP pins an iface-id-ver the lease's interface does not carry (binding.c
+ * ovs_iface_matches_lport_iface_id_ver): ovn-controller will not bind it. An LSP
+ * without one binds any version.
+ */
+function staleVersion(l: Lease, port: PodPort): boolean {
+  return port.ifaceIdVer !== undefined && port.ifaceIdVer !== l.ifaceIdVer;
 }
 
 /** A locally administered MAC per VF: what a released VF carries instead of its last tenant's. */
