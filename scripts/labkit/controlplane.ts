@@ -16,7 +16,11 @@ export interface LspSpec {
   ip: string;
   /** OVN chassis (system-id) the port may be bound on. */
   chassis: string;
-  /** Pod UID, recorded in external_ids (the agent's ovn.podUidKey) and checked by the agent. */
+  /**
+   * Pod UID, recorded in external_ids (the agent's ovn.podUidKey) and checked by the agent, and
+   * set as options:iface-id-ver as ovn-kubernetes does (ovn-controller then binds the LSP only to
+   * an interface with that external_ids:iface-id-ver, which the agent copies from the LSP).
+   */
   uid?: string;
 }
 
@@ -49,7 +53,7 @@ export class ControlPlane {
    * The pod's LSP with addresses, port security and requested-chassis, as
    * ovn-kubernetes writes it. same as:
    *   ovn-nbctl lsp-add pods NS_NAME -- lsp-set-addresses NS_NAME "MAC IP"
-   *     -- lsp-set-port-security NS_NAME "MAC IP" -- lsp-set-options NS_NAME requested-chassis=dpuK
+   *     -- lsp-set-port-security NS_NAME "MAC IP" -- lsp-set-options NS_NAME requested-chassis=dpuK iface-id-ver=UID
    *     -- set Logical_Switch_Port NS_NAME external_ids:pod-uid=UID
    */
   async addLsp(s: LspSpec): Promise<void> {
@@ -58,7 +62,7 @@ export class ControlPlane {
       '--may-exist', 'lsp-add', POD_SWITCH, s.lsp,
       '--', 'lsp-set-addresses', s.lsp, addr,
       '--', 'lsp-set-port-security', s.lsp, addr,
-      '--', 'lsp-set-options', s.lsp, `requested-chassis=${s.chassis}`,
+      '--', 'lsp-set-options', s.lsp, `requested-chassis=${s.chassis}`, ...(s.uid ? [`iface-id-ver=${s.uid}`] : []),
       ...(s.uid ? ['--', 'set', 'Logical_Switch_Port', s.lsp, `external_ids:${POD_UID_KEY}=${s.uid}`] : []),
     ]);
   }

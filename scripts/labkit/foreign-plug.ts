@@ -8,14 +8,18 @@ import { run } from './sh.ts';
 import type { DpuState } from './state.ts';
 
 /**
+ * `ifaceIdVer`: the pod UID, which ovn-kubernetes' CNI writes to match the LSP's
+ * options:iface-id-ver (the lab's control plane sets it): without it ovn-controller
+ * does not bind the LSP to this interface.
  * same as: ovs-vsctl add-port br-int pf0vfJ -- set Interface pf0vfJ
- *            external_ids:iface-id=NS_NAME external_ids:attached-mac=MAC
+ *            external_ids:iface-id=NS_NAME external_ids:attached-mac=MAC [external_ids:iface-id-ver=UID]
  */
-export async function foreignPlug(d: DpuState, rep: string, ifaceId: string, mac: string): Promise<void> {
+export async function foreignPlug(d: DpuState, rep: string, ifaceId: string, mac: string, ifaceIdVer?: string): Promise<void> {
   await vsctl(
     d,
     '--no-wait', '--may-exist', 'add-port', 'br-int', rep,
     '--', 'set', 'Interface', rep, `external_ids:iface-id=${ifaceId}`, `external_ids:attached-mac="${mac}"`,
+    ...(ifaceIdVer ? [`external_ids:iface-id-ver="${ifaceIdVer}"`] : []),
   );
 }
 

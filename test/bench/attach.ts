@@ -124,7 +124,7 @@ async function viaOvnK(run: LabRun, tag: string, n: number, width: number, base:
   const one = async (p: LspPod, i: number): Promise<number | undefined> => {
     const rep = repName(i);
     const t0 = performance.now();
-    await foreignPlug(d2, rep, p.lsp, macForIp(p.ip));
+    await foreignPlug(d2, rep, p.lsp, macForIp(p.ip), p.uid);
     for (let k = 0; k < 300; k++) {
       const v = await runCmd(vsctlArgv(d2, ['--if-exists', 'get', 'Interface', rep, 'external_ids:ovn-installed']));
       if (v.stdout.replace(/"/g, '').trim() === 'true') return performance.now() - t0;

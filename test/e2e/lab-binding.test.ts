@@ -35,6 +35,8 @@ if (skip) {
     const retry = await shimAdd(run, pod);
     t.equal(retry.exit, 0, `the runtime's retry (same sandbox) succeeds: ${retry.stderr}`);
     t.ok(pod.vf >= 0, `got vf${pod.vf}`);
+    const lease = [...(await dpuLeaseView(d)).leases.values()].find((e) => e.get('iface-id') === pod.lsp);
+    t.equal(lease?.get('iface-id-ver'), pod.uid, "the lease carries the LSP's options:iface-id-ver (the pod UID, as ovn-kubernetes sets it), which ovn-controller requires to bind it");
     t.equal((await ping(pod, peer.ip, { count: 3 })).received, 3, 'and it reaches a pod on the other host');
   });
 

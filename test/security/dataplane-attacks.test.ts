@@ -188,9 +188,10 @@ if (skip) {
     for (let i = 1; i <= HIJACKS; i++) {
       const [m0, r0] = [await reclaimedCount(), await releases()];
       let removed: boolean;
-      // A misbehaving plugger claims the attacker's LSP on a free representor (ovn-kubernetes style).
+      // A misbehaving plugger claims the attacker's LSP on a free representor (ovn-kubernetes style,
+      // with the pod UID as iface-id-ver, which the LSP pins: a real claim, not just a mismatch).
       if (i < stalledFrom) {
-        await foreignPlug(d1, repName(j), atk.lsp, atk.mac);
+        await foreignPlug(d1, repName(j), atk.lsp, atk.mac, atk.uid);
         removed = await waitRemoved();
       } else {
         const ctl = run.proc(`${d1.name}/ovn-controller`);
@@ -199,7 +200,7 @@ if (skip) {
         try {
           process.kill(agent.pid, 'SIGSTOP');
           try {
-            await foreignPlug(d1, repName(j), atk.lsp, atk.mac);
+            await foreignPlug(d1, repName(j), atk.lsp, atk.mac, atk.uid);
             for (let k = 0; k < 50 && !(Number(await vsctl(d1, 'get', 'Interface', repName(j), 'ofport')) > 0); k++) await sleep(50);
           } finally {
             process.kill(agent.pid, 'SIGCONT');
