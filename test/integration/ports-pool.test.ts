@@ -1,6 +1,7 @@
 import t from 'tap';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
-import { strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
+import { NamedUuid, Uuid, strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
+import { eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
@@ -377,6 +378,41 @@ t.test("counters are re-based per lease: the next tenant of a VF never sees the 
   if (again) t.equal((await r2.pool.counters([again])).get(keyString(k2))?.rxPackets, 2, 'counters below the base: counted from the re-creation');
   counters.links.delete('pf0vf0');
   if (again) t.equal((await r2.pool.counters([again])).size, 0, 'a vanished VF has no counters');
+});
+
+t.test('an ADD right after the control plane created the LSP is not refused: the pool catches up with NB first', async (t) => {
+  const r = await rig(t, { vfs: 2 });
+  // The control plane's own NB session, as ovn-kubernetes has: its commit reply can beat
+  // the monitor update on the agent's session.
+  const cp = new OvsdbClient({ remotes: r.nb.unixRemote, database: 'OVN_Northbound' });
+  await cp.start();
+  t.teardown(() => cp.stop());
+  const sel = (await cp.transact([op.select('Logical_Switch', [eq('name', 'node1')], ['_uuid'])]))[0];
+  const uuidCell = sel?.rows?.[0]?.['_uuid'];
+  const ls = uuidCell instanceof Uuid ? uuidCell.value : String(uuidCell ?? '');
+  t.ok(ls, 'the switch');
+  let refused = 0;
+  const N = 25;
+  for (let i = 0; i < N; i++) {
+    const n = 200 + i;
+    const lsp = `default_race-${i}`;
+    const uid = `00000000-0000-4000-9000-${String(n).padStart(12, '0')}`;
+    const mac = `0a:58:0a:f4:02:${n.toString(16).padStart(2, '0')}`;
+    const addr = `${mac} 10.244.1.${n - 150}`;
+    await cp.transact([
+      op.insert('Logical_Switch_Port', { name: lsp, addresses: [addr], options: new Map([['requested-chassis', CHASSIS], ['iface-id-ver', uid]]) }, 'lsp'),
+      op.mutate('Logical_Switch', [eq('_uuid', new Uuid(ls))], [['ports', 'insert', [new NamedUuid('lsp')]]]),
+    ]);
+    const key = { pod: { namespace: 'default', name: `race-${i}`, uid }, sandboxId: `sb-race-${i}`, ifname: 'eth0' };
+    try {
+      await r.pool.allocate(key, 'host1');
+      await r.pool.release(key, 'host1');
+    } catch (err) {
+      refused++;
+      t.comment(`${lsp}: ${String(err)}`);
+    }
+  }
+  t.equal(refused, 0, `${N} ADDs straight after their LSP's commit: none refused`);
 });
 
 t.test('GC: leases the host no longer names, and leases whose OVN port vanished', async (t) => {

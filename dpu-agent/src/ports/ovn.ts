@@ -78,6 +78,22 @@ export class OvnView extends EventEmitter {
     this.monitor?.close();
   }
 
+  /**
+   * Catch up with the NB server: an echo round trip on the monitor's connection.
+   * ovsdb-server flushes a session's pending monitor updates before it reads the
+   * session's next request (jsonrpc-server.c, ovsdb_jsonrpc_session_run), so once the
+   * echo is answered every change committed before it has reached our replica. For a
+   * CNI ADD that follows the LSP's creation closely (the control plane creates the port,
+   * then the kubelet runs the pod). Never throws: a failed echo only means no catching up.
+   */
+  async sync(timeoutMs = 2000): Promise<void> {
+    try {
+      await this.opts.client.request('echo', ['dpu-agent sync'], timeoutMs);
+    } catch {
+      /* not connected or slow: the caller decides with what it has */
+    }
+  }
+
   lookup(lsp: string): PodPort | undefined {
     const m = this.monitor;
     if (!m) return undefined;

@@ -290,6 +290,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       const existing = this.findLease(key, leases);
       if (existing) return await this.resume(existing, key, peer);
 
+      // A port created just before this ADD may still be on its way to our NB replica.
+      if (!this.opts.ovn.lookup(lsp)) await this.opts.ovn.sync();
       const port = this.authorise(key, lsp);
       const other = leases.find((l) => l.lsp === lsp);
       if (other) throw new PortsError('sandbox-conflict', `${lsp} is attached with sandbox ${other.key.sandboxId}`);
