@@ -240,6 +240,8 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
       const log = `${dir}/agent-${k}.log`;
       const t0 = performance.now();
       const rec = await spawnDetached({ name: 'rig/dpu-agent', ns: dpuNs, argv: [process.execPath, ...nodeFlags, `${dir}/dpu-agent.mjs`, '--config', `${dir}/agent.json`], log, cwd: REPO_ROOT }, () => undefined);
+      // Recorded before the wait: an agent that never gets ready is still stopped by the finally below.
+      agent = rec;
       await poll('rig agent ready', () => {
         if (!isAlive(rec)) throw new Error(`rig agent died: ${readFileSync(log, 'utf8').slice(-800)}`);
         return readFileSync(log, 'utf8').includes('"msg":"agent ready"') ? true : undefined;
@@ -252,12 +254,11 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
       return { rec, readyMs, sinceFirstLogMs: at('agent ready') - firstLine, poolRebuildMs: at('VF pool rebuilt from OVSDB') - at('ovsdb connected'), leases: rebuilt?.leases, writes: lines.find((l) => l.msg === 'agent ready')?.writes };
     };
     const first = await startOnce(1);
-    agent = first.rec;
     await sleep(2000);
     const rssMiB = r1(rssKiB(first.rec.pid) / 1024);
     await stopProc(first.rec);
+    agent = undefined;
     const second = await startOnce(2);
-    agent = second.rec;
     await stopProc(second.rec);
     agent = undefined;
     return {
