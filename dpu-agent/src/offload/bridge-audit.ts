@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
 import { type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
-import type { Monitor } from '../ovsdb/monitor.ts';
+import { type Monitor, type MonitorRequests, coversRequests } from '../ovsdb/monitor.ts';
 import { type Operation, eq, op } from '../ovsdb/ops.ts';
 import { leaseFromInterface } from '../ports/lease.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
@@ -74,8 +74,17 @@ export function claimedIfaceIds(foreign: readonly ForeignPort[]): string[] {
   return [...new Set(foreign.flatMap((f) => f.interfaces.flatMap((i) => (i.ifaceId ? [i.ifaceId] : []))))];
 }
 
+/** What the audit reads; a shared monitor given in `monitor` must cover it. */
+export const BRIDGE_AUDIT_MONITOR: MonitorRequests = {
+  Bridge: { columns: ['name', 'ports'] },
+  Port: { columns: ['name', 'interfaces', 'external_ids'] },
+  Interface: { columns: ['name', 'type', 'external_ids'] },
+};
+
 export interface BridgeAuditOptions {
   readonly client: OvsdbClient;
+  /** A monitor shared with other components (covering BRIDGE_AUDIT_MONITOR), owned by the caller; default: our own. */
+  readonly monitor?: Monitor;
   readonly bridge: string;
   readonly repair: boolean;
   readonly logger: Logger;
@@ -98,24 +107,27 @@ export class BridgeAudit extends EventEmitter {
 
   constructor(private readonly opts: BridgeAuditOptions) {
     super();
+    if (opts.monitor && !coversRequests(opts.monitor.requests, BRIDGE_AUDIT_MONITOR)) throw new TypeError('BridgeAudit: the shared monitor does not cover BRIDGE_AUDIT_MONITOR');
     this.log = opts.logger.child({ component: 'audit', bridge: opts.bridge });
   }
 
   async start(): Promise<void> {
-    const m = this.opts.client.monitor({
-      Bridge: { columns: ['name', 'ports'] },
-      Port: { columns: ['name', 'interfaces', 'external_ids'] },
-      Interface: { columns: ['name', 'type', 'external_ids'] },
-    });
+    const m = this.opts.monitor ?? this.opts.client.monitor(BRIDGE_AUDIT_MONITOR);
     this.monitor = m;
-    m.on('change', () => void this.schedule());
-    m.on('synced', () => void this.schedule());
+    m.on('change', this.onChange);
+    m.on('synced', this.onChange);
     await m.ready;
     await this.schedule();
   }
 
+  private readonly onChange = (): void => void this.schedule();
+
   stop(): void {
-    this.monitor?.close();
+    const m = this.monitor;
+    if (!m) return;
+    m.off('change', this.onChange);
+    m.off('synced', this.onChange);
+    if (!this.opts.monitor) m.close();
   }
 
   /** Queue one audit pass (at most one waits behind the running one). */

@@ -20,6 +20,36 @@ export interface MonitorTableRequest {
 }
 export type MonitorRequests = Readonly<Record<string, MonitorTableRequest>>;
 
+/**
+ * One request covering all of `reqs` (column union per table), so components that
+ * watch the same tables share one replica instead of each holding a copy. Only for
+ * unconditional requests: a `where` cannot be merged and is refused.
+ */
+export function mergeMonitorRequests(...reqs: readonly MonitorRequests[]): MonitorRequests {
+  const out: Record<string, { columns?: string[] }> = {};
+  for (const r of reqs) {
+    for (const [table, t] of Object.entries(r)) {
+      if (t.where) throw new ProtocolError(`cannot merge a conditional monitor request (${table})`);
+      const prev = out[table];
+      // No column list means all columns, which absorbs any list.
+      if (prev && prev.columns === undefined) continue;
+      if (t.columns === undefined) out[table] = {};
+      else out[table] = { columns: [...new Set([...(prev?.columns ?? []), ...t.columns])] };
+    }
+  }
+  return out;
+}
+
+/** Whether `m` (a request) covers every table and column of `need`. */
+export function coversRequests(m: MonitorRequests, need: MonitorRequests): boolean {
+  return Object.entries(need).every(([table, t]) => {
+    const have = m[table];
+    if (!have) return false;
+    if (have.columns === undefined) return true;
+    return t.columns !== undefined && t.columns.every((c) => have.columns?.includes(c));
+  });
+}
+
 type Method = 'monitor_cond_since' | 'monitor_cond' | 'monitor';
 const ZERO_TXN = '00000000-0000-0000-0000-000000000000';
 
@@ -53,7 +83,7 @@ export class Monitor extends EventEmitter {
   constructor(
     private readonly owner: Owner,
     private readonly id: unknown,
-    private readonly requests: MonitorRequests,
+    readonly requests: MonitorRequests,
     private readonly log: Logger,
   ) {
     super();

@@ -5,7 +5,7 @@ import type { HwBackend, Representor } from '../hw/types.ts';
 import type { Logger } from '../log.ts';
 import { strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
-import type { Monitor } from '../ovsdb/monitor.ts';
+import { type Monitor, type MonitorRequests, coversRequests } from '../ovsdb/monitor.ts';
 import { op } from '../ovsdb/ops.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
 import { EXT, type Lease, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
@@ -27,8 +27,18 @@ import {
 // undoes what it took (no leaked port, lease or MAC). Leases are never kept
 // anywhere but OVSDB, so a restart rebuilds them with zero writes.
 
+/** What the pool reads of the Open_vSwitch DB; a shared monitor given in `monitor` must cover it. */
+export const POOL_MONITOR: MonitorRequests = {
+  Bridge: { columns: ['name', 'ports'] },
+  Port: { columns: ['name', 'interfaces'] },
+  Interface: { columns: ['name', 'external_ids', 'ofport', 'error'] },
+  Open_vSwitch: { columns: ['cur_cfg'] },
+};
+
 export interface VfPoolOptions {
   readonly ovs: OvsdbClient;
+  /** A monitor shared with other components (covering POOL_MONITOR), owned by the caller; default: our own. */
+  readonly monitor?: Monitor;
   readonly ovn: OvnView;
   readonly hw: HwBackend;
   readonly quarantine: Quarantine;
@@ -93,6 +103,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
   constructor(private readonly opts: VfPoolOptions) {
     super();
+    if (opts.monitor && !coversRequests(opts.monitor.requests, POOL_MONITOR)) throw new TypeError('VfPool: the shared monitor does not cover POOL_MONITOR');
     this.hw = opts.hw;
     this.log = opts.logger.child({ component: 'ports' });
     this.now = opts.now ?? Date.now;
@@ -100,12 +111,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
   /** Rebuild from OVSDB and the hardware; quarantine everything not leased. Writes nothing to OVSDB. */
   async start(): Promise<void> {
-    const m = this.opts.ovs.monitor({
-      Bridge: { columns: ['name', 'ports'] },
-      Port: { columns: ['name', 'interfaces'] },
-      Interface: { columns: ['name', 'external_ids', 'ofport', 'error'] },
-      Open_vSwitch: { columns: ['cur_cfg'] },
-    });
+    const m = this.opts.monitor ?? this.opts.ovs.monitor(POOL_MONITOR);
     this.monitor = m;
     await m.ready;
     const leases = new Map(this.leases().map((l) => [l.representor, l]));
@@ -128,7 +134,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   }
 
   stop(): void {
-    this.monitor?.close();
+    if (!this.opts.monitor) this.monitor?.close();
   }
 
   /**
