@@ -313,11 +313,12 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       let plugged = false;
       try {
         // Order matters: MAC first (the host must never see the previous tenant's), quarantine lifted last before the plug.
-        await this.opts.hw.setVfMac(rep, port.mac);
+        // The base the new tenant's counters start from (whatever the VF carried before is not
+        // theirs), read while the MAC is set: the representor is down and forwards nothing yet.
+        const [, counted] = await Promise.all([this.opts.hw.setVfMac(rep, port.mac), this.opts.counters?.read([rep.name])]);
+        const countersBase = counted?.get(rep.name);
         signal?.throwIfAborted();
         await this.opts.quarantine.lift(rep.name);
-        // The base the new tenant's counters start from: whatever the VF carried before is not theirs.
-        const countersBase = (await this.opts.counters?.read([rep.name]))?.get(rep.name);
         await this.opts.ovs.transact(
           plugOps({
             bridge: this.opts.bridge,
