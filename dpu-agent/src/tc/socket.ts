@@ -1,6 +1,9 @@
-// rtnetlink socket (NETLINK_ROUTE) over the `netlink` package's RawNetlinkSocket:
+// A netlink request socket over the `netlink` package's RawNetlinkSocket:
 // sequence-numbered request/ACK, NLM_F_DUMP collection until NLMSG_DONE, bounded
-// waits, ENOBUFS. Thin I/O: framing and decoding live in nl.ts / filter.ts.
+// waits, ENOBUFS. rtnetlink (NETLINK_ROUTE, the default) for tc and links; the same
+// class speaks generic netlink (NETLINK_GENERIC: devlink/) — the framing, ACKs,
+// dumps and extack are the same, only the message bodies differ.
+// Thin I/O: framing and decoding live in nl.ts / filter.ts / devlink/codec.ts.
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
@@ -21,9 +24,12 @@ import {
 import { NETLINK_CAP_ACK, NETLINK_EXT_ACK, enableNetlinkOption } from './sockopt.ts';
 
 export const NETLINK_ROUTE = 0;
+export const NETLINK_GENERIC = 16;
 const EINTR = 4;
 
 export interface RtNetlinkOptions {
+  /** Netlink protocol (default NETLINK_ROUTE; NETLINK_GENERIC for devlink). */
+  protocol?: number;
   /** Bound on every request/dump (default 5000 ms). */
   timeoutMs?: number;
   /** SO_RCVBUF (default 4 MiB: a 10k-filter dump arrives in ~32 KiB datagrams, paced by our reads). */
@@ -51,8 +57,9 @@ interface Pending {
 }
 
 /**
- * One rtnetlink socket. Requests may overlap; replies are matched by nlmsg_seq.
- * Same as what `tc`/`ip` do with libmnl, minus the blocking recv.
+ * One netlink socket (rtnetlink unless `protocol` says otherwise). Requests may
+ * overlap; replies are matched by nlmsg_seq. Same as what `tc`/`ip`/`devlink` do
+ * with libmnl, minus the blocking recv.
  */
 export class RtNetlink {
   private readonly sock: RawNetlinkSocket;
@@ -61,6 +68,7 @@ export class RtNetlink {
   private closed = false;
   private readonly timeoutMs: number;
   private readonly log: Logger;
+  readonly protocol: number;
   /** NETLINK_EXT_ACK is on: errors carry the kernel's extack text. */
   readonly extAck: boolean;
   private dumpTail: Promise<unknown> = Promise.resolve();
@@ -70,21 +78,22 @@ export class RtNetlink {
   constructor(opts: RtNetlinkOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.log = opts.log ?? silentLogger();
+    this.protocol = opts.protocol ?? NETLINK_ROUTE;
     try {
-      this.sock = new RawNetlinkSocket(NETLINK_ROUTE, {
+      this.sock = new RawNetlinkSocket(this.protocol, {
         recvBufferSize: opts.recvBufferSize ?? 4 << 20,
         sendBufferSize: 1 << 20,
         messagePeeking: false,
         msgBufferSize: opts.msgBufferSize ?? 64 << 10,
       });
     } catch (err) {
-      throw new NetlinkSocketError('cannot open rtnetlink socket', (err as { code?: string }).code, { cause: err });
+      throw new NetlinkSocketError(`cannot open ${this.kind} socket`, (err as { code?: string }).code, { cause: err });
     }
     const port = this.sock.address().port;
-    this.extAck = enableNetlinkOption(port, NETLINK_ROUTE, NETLINK_EXT_ACK);
+    this.extAck = enableNetlinkOption(port, this.protocol, NETLINK_EXT_ACK);
     // CAP_ACK: errors echo only the request header, not the whole request.
-    if (this.extAck) enableNetlinkOption(port, NETLINK_ROUTE, NETLINK_CAP_ACK);
-    if (!this.extAck) this.log.warn({ port }, 'NETLINK_EXT_ACK unavailable: tc errors will carry errno only');
+    if (this.extAck) enableNetlinkOption(port, this.protocol, NETLINK_CAP_ACK);
+    if (!this.extAck) this.log.warn({ port, protocol: this.protocol }, `NETLINK_EXT_ACK unavailable: ${this.kind} errors will carry errno only`);
     this.seq = (Math.random() * 0x7fffffff) >>> 0;
     this.sock.on('message', (buf) => this.onMessage(buf));
     this.sock.on('error', (err) => this.onError(err));
@@ -95,6 +104,10 @@ export class RtNetlink {
       this.failAll(new NetlinkSocketError(`netlink datagram of ${info.truncated} B truncated, replies lost`, 'EMSGSIZE'));
     });
     this.sock.unref();
+  }
+
+  private get kind(): string {
+    return this.protocol === NETLINK_ROUTE ? 'rtnetlink' : this.protocol === NETLINK_GENERIC ? 'generic netlink' : `netlink protocol ${this.protocol}`;
   }
 
   get port(): number {
@@ -125,7 +138,7 @@ export class RtNetlink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.failAll(new NetlinkSocketError('rtnetlink socket closed'));
+    this.failAll(new NetlinkSocketError(`${this.kind} socket closed`));
     this.sock.close();
   }
 
@@ -136,7 +149,7 @@ export class RtNetlink {
   }
 
   private send(build: (seq: number) => Buffer, what: string, dump: boolean): Promise<NlMessage[]> {
-    if (this.closed) return Promise.reject(new NetlinkSocketError('rtnetlink socket closed'));
+    if (this.closed) return Promise.reject(new NetlinkSocketError(`${this.kind} socket closed`));
     const seq = this.nextSeq();
     const msg = build(seq);
     return new Promise<NlMessage[]>((resolve, reject) => {
