@@ -33,7 +33,9 @@ export type ErrorCode =
   | 'DPU_ERR_NETLINK_MALFORMED'
   | 'DPU_ERR_NETLINK_SOCKET'
   | 'DPU_ERR_TC'
-  | 'DPU_ERR_TC_INVALID';
+  | 'DPU_ERR_TC_INVALID'
+  // devlink (generic netlink: eSwitch port functions)
+  | 'DPU_ERR_DEVLINK';
 
 export class DpuError extends Error {
   readonly code: ErrorCode;
@@ -230,6 +232,27 @@ export class TcError extends DpuError {
 export class TcInvalidError extends DpuError {
   constructor(message: string) {
     super('DPU_ERR_TC_INVALID', message);
+  }
+}
+
+/**
+ * A devlink request (family lookup, port get/dump, port function set) failed in the
+ * kernel. Same as `devlink …` printing "Error: <extack>" + "kernel answers: <errno>".
+ * `handle` is the port (`pci/0000:03:00.0/4097`) when the request named one;
+ * `extackOffset` the byte offset in the request of the attribute the kernel blames.
+ * `cause` is the NetlinkError.
+ */
+export class DevlinkError extends DpuError {
+  constructor(
+    readonly op: string,
+    readonly handle: string | undefined,
+    readonly errno: number,
+    readonly errnoName: string,
+    readonly extack: string | undefined,
+    readonly extackOffset?: number,
+    options?: { cause?: unknown },
+  ) {
+    super('DPU_ERR_DEVLINK', `devlink ${op}${handle ? ` ${handle}` : ''}: ${errnoName}${extack ? `: ${extack}` : ''}`, options);
   }
 }
 
