@@ -141,7 +141,7 @@ export class Agent {
         ovs: this.ovsdb,
         ...(sharedBridgeView ? { monitor: sharedBridgeView } : {}),
         ovn: this.ovn,
-        hw: hwBackend(config, this.tc),
+        hw: hwBackend(config, this.tc, logger),
         quarantine: this.tcQuarantine ?? link,
         logger,
         bridge: config.chassis.bridge,
@@ -230,10 +230,15 @@ export class Agent {
       this.linkWatch = new LinkWatch(this.log);
       this.linkWatch.on('link', (e) => {
         if (!hw.vfOf(e.name)) return;
+        // A representor came or went: the devlink port list may have changed with it.
+        if (hw instanceof BlueFieldHw) hw.invalidatePorts();
         if (e.kind === 'new' && e.adminUp) void pool.keepQuarantined(e.name);
         void pool.rescan();
       });
-      this.linkWatch.on('overrun', () => void pool.rescan());
+      this.linkWatch.on('overrun', () => {
+        if (hw instanceof BlueFieldHw) hw.invalidatePorts();
+        void pool.rescan();
+      });
       try {
         this.linkWatch.start();
       } catch (err) {
@@ -279,7 +284,7 @@ export class Agent {
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
     await this.mgmt.stop();
-    if (this.pool?.hw instanceof EmulatedHw) this.pool.hw.close();
+    if (this.pool?.hw instanceof EmulatedHw || this.pool?.hw instanceof BlueFieldHw) this.pool.hw.close();
     this.tc?.close();
   }
 }
@@ -316,10 +321,10 @@ async function leasedDevices(pool: VfPool | undefined, uplink: string): Promise<
   return out;
 }
 
-function hwBackend(config: AgentConfig, tc: Tc | undefined): HwBackend {
+function hwBackend(config: AgentConfig, tc: Tc | undefined, logger: Logger): HwBackend {
   // The emulated eSwitch shares the TC rtnetlink socket (same netns: the representors').
   if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string, ...(tc ? { nl: tc.nl } : {}) });
-  return new BlueFieldHw({ uplink: config.hw.uplink });
+  return new BlueFieldHw({ uplink: config.hw.uplink, log: logger.child({ component: 'devlink' }) });
 }
 
 async function readTls(paths: TlsPaths, key: string): Promise<TlsFiles> {

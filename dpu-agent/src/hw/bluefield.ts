@@ -4,49 +4,32 @@
 // `phys_switch_id` equals the uplink's. The VF's MAC is the devlink port
 // function's `hw_addr`, set from here — the host cannot change it.
 //   same as: devlink port function set pci/0000:03:00.0/4097 hw_addr 0a:58:…
+//
+// devlink is spoken over generic netlink (devlink/), not by running `devlink`: two
+// process spawns per allocation (~10 ms each on the ARM cores) became one request.
+// The port list (a dump) is cached: a VF's port is found there, and the list is
+// dumped again on a miss, a stale handle (ENODEV), or when the agent sees a link
+// come or go (invalidatePorts, from its RTNLGRP_LINK watch) — so setVfMac is one
+// DEVLINK_CMD_PORT_SET.
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HwError } from '../errors.ts';
-import { defaultRunner } from './emulated.ts';
+import { Devlink, type DevlinkApi } from '../devlink/client.ts';
+import type { DevlinkPort } from '../devlink/codec.ts';
+import { DevlinkError, HwError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { compareVf, normaliseVfMac, parseRepresentorName, representorName } from './representor.ts';
-import type { CommandRunner, HwBackend, Representor, VfId } from './types.ts';
+import type { HwBackend, Representor, VfId } from './types.ts';
+
+export type { DevlinkPort } from '../devlink/codec.ts';
 
 export interface BlueFieldHwOptions {
   /** The uplink whose eSwitch we manage (`p0`); its phys_switch_id identifies the switch. */
   readonly uplink: string;
   /** Default `/sys`; tests point it at a fake tree. */
   readonly sysfsRoot?: string;
-  readonly run?: CommandRunner;
-}
-
-/** One entry of `devlink -j port show`. */
-export interface DevlinkPort {
-  readonly handle: string;
-  readonly netdev?: string;
-  readonly flavour?: string;
-  readonly controller?: number;
-  readonly pfnum?: number;
-  readonly vfnum?: number;
-  readonly external?: boolean;
-  readonly hwAddr?: string;
-}
-
-/** Parses `devlink -j port show` (pure; exported for tests). */
-export function parseDevlinkPorts(json: string): DevlinkPort[] {
-  const doc = JSON.parse(json) as { port?: Record<string, Record<string, unknown>> };
-  return Object.entries(doc.port ?? {}).map(([handle, p]) => {
-    const fn = p['function'] as { hw_addr?: string } | undefined;
-    return {
-      handle,
-      ...(typeof p['netdev'] === 'string' ? { netdev: p['netdev'] } : {}),
-      ...(typeof p['flavour'] === 'string' ? { flavour: p['flavour'] } : {}),
-      ...(typeof p['controller'] === 'number' ? { controller: p['controller'] } : {}),
-      ...(typeof p['pfnum'] === 'number' ? { pfnum: p['pfnum'] } : {}),
-      ...(typeof p['vfnum'] === 'number' ? { vfnum: p['vfnum'] } : {}),
-      ...(typeof p['external'] === 'boolean' ? { external: p['external'] } : {}),
-      ...(fn?.hw_addr ? { hwAddr: fn.hw_addr.toLowerCase() } : {}),
-    };
-  });
+  /** devlink; default a generic netlink client of our own (opened on first use). */
+  readonly devlink?: DevlinkApi;
+  readonly log?: Logger;
 }
 
 /** `pf0vf3` or `c1pf0vf3` → {pf, vf}. */
@@ -55,14 +38,53 @@ export function parsePhysPortName(name: string): VfId | undefined {
   return m ? parseRepresentorName(m[1] as string) : undefined;
 }
 
+/** The devlink port of a host VF among `ports`: flavour pcivf, by netdev name, else by pf/vf number on the external (host) controller. Pure. */
+export function findVfPort(ports: readonly DevlinkPort[], vf: VfId): DevlinkPort | undefined {
+  const name = representorName(vf);
+  return (
+    ports.find((x) => x.flavour === 'pcivf' && x.netdev === name) ??
+    ports.find((x) => x.flavour === 'pcivf' && x.external !== false && x.pfnum === vf.pf && x.vfnum === vf.vf)
+  );
+}
+
 export class BlueFieldHw implements HwBackend {
   readonly kind = 'bluefield' as const;
-  private readonly run: CommandRunner;
   private readonly sys: string;
+  private client: DevlinkApi | undefined;
+  /** Our own client (closed by close()); undefined when one was injected. */
+  private own: Devlink | undefined;
+  /** The cached port dump, or the dump in flight. */
+  private portList: Promise<DevlinkPort[]> | undefined;
+  /** Port dumps made (cache misses and refreshes): what the cache saves is visible in tests. */
+  portDumps = 0;
 
   constructor(private readonly opts: BlueFieldHwOptions) {
-    this.run = opts.run ?? defaultRunner;
     this.sys = opts.sysfsRoot ?? '/sys';
+    this.client = opts.devlink;
+  }
+
+  private get devlink(): DevlinkApi {
+    if (!this.client) {
+      try {
+        this.own = new Devlink(this.opts.log ? { log: this.opts.log } : {});
+      } catch (err) {
+        throw new HwError(`cannot open a devlink (generic netlink) socket: ${(err as Error).message}`, { cause: err });
+      }
+      this.client = this.own;
+    }
+    return this.client;
+  }
+
+  /** Forgets the cached port list: the next lookup dumps again. Called on link notifications (a VF came or went). */
+  invalidatePorts(): void {
+    this.portList = undefined;
+  }
+
+  close(): void {
+    this.own?.close();
+    this.own = undefined;
+    this.client = this.opts.devlink;
+    this.portList = undefined;
   }
 
   async discoverRepresentors(): Promise<Representor[]> {
@@ -91,27 +113,82 @@ export class BlueFieldHw implements HwBackend {
   }
 
   async setVfMac(vf: VfId, mac: string): Promise<void> {
-    const port = await this.port(vf);
     const norm = normaliseVfMac(mac);
-    const r = await this.run(['devlink', 'port', 'function', 'set', port.handle, 'hw_addr', norm]);
-    if (r.code !== 0) throw new HwError(`set hw_addr of ${port.handle}: ${r.stderr.trim() || `exit ${r.code}`}`);
+    let port = await this.port(vf);
+    try {
+      await this.devlink.setHwAddr(port.handle, norm);
+      return;
+    } catch (err) {
+      // ENODEV: the port we cached is gone (VFs re-created: new port indexes). Look again, once.
+      if (!(err instanceof DevlinkError && err.errnoName === 'ENODEV')) throw this.setError(port, err);
+      this.invalidatePorts();
+      const again = await this.port(vf);
+      if (again.handle === port.handle) throw this.setError(port, err);
+      port = again;
+    }
+    try {
+      await this.devlink.setHwAddr(port.handle, norm);
+    } catch (err) {
+      throw this.setError(port, err);
+    }
   }
 
+  /** The VF's MAC now (one DEVLINK_CMD_PORT_GET of its cached port; a dump when the port moved). */
   async getVfMac(vf: VfId): Promise<string | undefined> {
+    const port = await this.port(vf);
+    const now = await this.call(() => this.devlink.port(port.handle));
+    if (now) return now.hwAddr;
+    this.invalidatePorts();
     return (await this.port(vf)).hwAddr;
   }
 
-  /** The devlink port of a host VF: flavour pcivf on the external (host) controller. */
+  /** The MACs of many VFs from one fresh dump (the pool's start), keyed by representor name. */
+  async getVfMacs(vfs: readonly VfId[]): Promise<Map<string, string>> {
+    this.invalidatePorts();
+    const ports = await this.ports();
+    const out = new Map<string, string>();
+    for (const vf of vfs) {
+      const mac = findVfPort(ports, vf)?.hwAddr;
+      if (mac !== undefined) out.set(representorName(vf), mac);
+    }
+    return out;
+  }
+
+  /** The devlink port of a host VF, from the cached dump; dumped again once on a miss. */
   private async port(vf: VfId): Promise<DevlinkPort> {
-    const r = await this.run(['devlink', '-j', 'port', 'show']);
-    if (r.code !== 0) throw new HwError(`devlink port show: ${r.stderr.trim() || `exit ${r.code}`}`);
-    const name = representorName(vf);
-    const ports = parseDevlinkPorts(r.stdout);
-    const p =
-      ports.find((x) => x.flavour === 'pcivf' && x.netdev === name) ??
-      ports.find((x) => x.flavour === 'pcivf' && x.external !== false && x.pfnum === vf.pf && x.vfnum === vf.vf);
+    const cached = this.portList !== undefined;
+    let p = findVfPort(await this.ports(), vf);
+    if (!p && cached) {
+      this.invalidatePorts();
+      p = findVfPort(await this.ports(), vf);
+    }
     if (!p) throw new HwError(`no devlink port for VF ${vf.pf}/${vf.vf}`);
     return p;
+  }
+
+  private ports(): Promise<DevlinkPort[]> {
+    if (!this.portList) {
+      this.portDumps++;
+      const dump = this.call(() => this.devlink.ports());
+      this.portList = dump;
+      // A failed dump is not cached.
+      dump.catch(() => {
+        if (this.portList === dump) this.portList = undefined;
+      });
+    }
+    return this.portList;
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw err instanceof HwError ? err : new HwError((err as Error).message, { cause: err });
+    }
+  }
+
+  private setError(port: DevlinkPort, err: unknown): HwError {
+    return new HwError(`set hw_addr of ${port.handle}: ${(err as Error).message}`, { cause: err });
   }
 
   private async attr(dev: string, name: string): Promise<string | undefined> {
