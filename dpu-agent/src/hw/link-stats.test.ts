@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { createSocket } from 'node:dgram';
 import { parseHeader, writeU16, writeU32, writeU64 } from '../tc/nl.ts';
 import { RtNetlink } from '../tc/socket.ts';
-import { RtLinkCounters, type VfCounters, ZERO_COUNTERS, decodeLinkCounters, encodeGetLink, formatCounters, parseCounters, rebase } from './link-stats.ts';
+import { RtLinkCounters, type VfCounters, ZERO_COUNTERS, formatCounters, parseCounters, podView, rebase } from './link-stats.ts';
+import { decodeLink, encodeGetLink, encodeLinkDump } from './rtlink.ts';
 
 /** An RTM_NEWLINK reply as the kernel sends it: ifinfomsg, IFLA_IFNAME, IFLA_STATS64 (rx/tx order of rtnl_link_stats64). */
 function newlink(name: string, s: { rxp: number; txp: number; rxb: number; txb: number; rxd: number; txd: number }) {
@@ -22,20 +23,24 @@ function newlink(name: string, s: { rxp: number; txp: number; rxb: number; txb: 
 }
 
 t.test('decode: the pod sees the representor mirrored (its rx = the representor tx)', async (t) => {
-  const d = decodeLinkCounters(newlink('pf0vf3', { rxp: 10, txp: 20, rxb: 1000, txb: 2000, rxd: 1, txd: 2 }));
-  t.strictSame(d, { name: 'pf0vf3', counters: { rxPackets: 20, rxBytes: 2000, txPackets: 10, txBytes: 1000, rxDropped: 2, txDropped: 1 } });
-  t.equal(decodeLinkCounters({ hdr: { len: 32, type: 20, flags: 0, seq: 1, pid: 0 }, body: Buffer.alloc(16) }), undefined, 'not a link message');
-  t.equal(decodeLinkCounters({ hdr: { len: 32, type: 16, flags: 0, seq: 1, pid: 0 }, body: Buffer.alloc(16) }), undefined, 'no name, no stats');
+  const l = decodeLink(newlink('pf0vf3', { rxp: 10, txp: 20, rxb: 1000, txb: 2000, rxd: 1, txd: 2 }));
+  t.equal(l?.name, 'pf0vf3');
+  t.strictSame(l?.stats && podView(l.stats), { rxPackets: 20, rxBytes: 2000, txPackets: 10, txBytes: 1000, rxDropped: 2, txDropped: 1 });
+  t.equal(decodeLink({ hdr: { len: 32, type: 20, flags: 0, seq: 1, pid: 0 }, body: Buffer.alloc(16) }), undefined, 'not a link message');
+  t.equal(decodeLink({ hdr: { len: 32, type: 16, flags: 0, seq: 1, pid: 0 }, body: Buffer.alloc(16) })?.stats, undefined, 'no name, no stats');
 });
 
-t.test('encode: by name, or a dump', async (t) => {
-  const one = encodeGetLink(5, 'pf0vf1');
+t.test('encode: by name, or a dump, with statistics', async (t) => {
+  const one = encodeGetLink(5, { name: 'pf0vf1', stats: true });
   const h = parseHeader(one);
   t.equal(h.type, 18);
   t.equal(h.seq, 5);
   t.ok(one.subarray(16 + 16 + 4).toString('latin1').startsWith('pf0vf1\0'));
-  const all = parseHeader(encodeGetLink(6));
-  t.equal(all.flags & 0x300, 0x300, 'NLM_F_DUMP');
+  t.notOk(one.subarray(32).includes(Buffer.from([8, 0, 29, 0])), 'no IFLA_EXT_MASK: the kernel includes IFLA_STATS64');
+  t.ok(encodeGetLink(5, { name: 'pf0vf1' }).subarray(32).includes(Buffer.from([8, 0, 29, 0])), 'without stats: skipped (IFLA_EXT_MASK)');
+  const all = encodeLinkDump(6, undefined, true);
+  t.equal(parseHeader(all).flags & 0x300, 0x300, 'NLM_F_DUMP');
+  t.equal(all.length, 32, 'ifinfomsg only: statistics included');
 });
 
 const counters = fc.record({

@@ -1,18 +1,11 @@
-// A representor's traffic counters (RTM_GETLINK → IFLA_STATS64), turned into the
+// A representor's traffic counters (RTM_GETLINK → IFLA_STATS64, read by rtlink.ts), turned into the
 // pod's view of its VF and re-based at lease time: the kernel (and the eSwitch
 // vport behind a BlueField representor) keeps counting across tenants, and a new
 // tenant must not see the previous one's traffic. Representor netdevs live on the
 // DPU on both backends, so this is one reader for both.
 //   same as: ip -s -j link show dev pf0vf3
-import { NetlinkError } from '../errors.ts';
-import { NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, type NlMessage, encodeMessage, parseAttrs, readU64, writeU16 } from '../tc/nl.ts';
 import type { RtNetlink } from '../tc/socket.ts';
-
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const IFLA_IFNAME = 3;
-const IFLA_STATS64 = 23;
-const IFINFOMSG_LEN = 16;
+import { type LinkStats, RtLinks } from './rtlink.ts';
 
 /** Traffic of a VF as the pod sees it (its rx = the representor's tx). */
 export interface VfCounters {
@@ -27,43 +20,16 @@ export interface VfCounters {
 export const ZERO_COUNTERS: VfCounters = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxDropped: 0, txDropped: 0 };
 const FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'rxDropped', 'txDropped'] as const;
 
-/** RTM_GETLINK for one link by name, or a dump of the netns's links when `name` is undefined. Pure. */
-export function encodeGetLink(seq: number, name?: string): Buffer {
-  if (name === undefined) return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, Buffer.alloc(IFINFOMSG_LEN));
-  const nameBytes = Buffer.from(`${name}\0`);
-  const attrLen = 4 + nameBytes.length;
-  const body = Buffer.alloc(IFINFOMSG_LEN + ((attrLen + 3) & ~3));
-  writeU16(body, 16, attrLen);
-  writeU16(body, 18, IFLA_IFNAME);
-  nameBytes.copy(body, 20);
-  // NLM_F_ACK: RtNetlink.request() collects the reply until the kernel's ACK.
-  return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, body);
-}
-
-/**
- * Name and pod-view counters of one RTM_NEWLINK reply; undefined for other
- * messages or a link without IFLA_STATS64. Pure.
- */
-export function decodeLinkCounters(msg: NlMessage): { name: string; counters: VfCounters } | undefined {
-  if (msg.hdr.type !== RTM_NEWLINK || msg.body.length < IFINFOMSG_LEN) return undefined;
-  let name: string | undefined;
-  let stats: VfCounters | undefined;
-  for (const a of parseAttrs(msg.body, IFINFOMSG_LEN)) {
-    if (a.type === IFLA_IFNAME) name = a.data.toString('latin1').replace(/\0.*$/s, '');
-    else if (a.type === IFLA_STATS64 && a.data.length >= 64) {
-      // struct rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped, …
-      const d = a.data;
-      stats = {
-        rxPackets: readU64(d, 8),
-        txPackets: readU64(d, 0),
-        rxBytes: readU64(d, 24),
-        txBytes: readU64(d, 16),
-        rxDropped: readU64(d, 56),
-        txDropped: readU64(d, 48),
-      };
-    }
-  }
-  return name !== undefined && stats ? { name, counters: stats } : undefined;
+/** The pod's view of its VF from the representor's own counters: what the representor sends, the VF receives. Pure. */
+export function podView(s: LinkStats): VfCounters {
+  return {
+    rxPackets: s.txPackets,
+    rxBytes: s.txBytes,
+    txPackets: s.rxPackets,
+    txBytes: s.rxBytes,
+    rxDropped: s.txDropped,
+    txDropped: s.rxDropped,
+  };
 }
 
 /** Counters since `base`. A counter below its base means the link was re-created (DPU restart): count from zero again. */
@@ -98,28 +64,20 @@ export interface CounterReader {
 }
 
 export class RtLinkCounters implements CounterReader {
-  constructor(private readonly nl: RtNetlink) {}
+  private readonly links: RtLinks;
+
+  constructor(nl: RtNetlink) {
+    this.links = new RtLinks(nl);
+  }
 
   async read(names: readonly string[]): Promise<Map<string, VfCounters>> {
     const out = new Map<string, VfCounters>();
     if (names.length === 0) return out;
-    let replies: NlMessage[];
-    if (names.length === 1) {
-      try {
-        replies = await this.nl.request((seq) => encodeGetLink(seq, names[0]), `link show ${names[0]}`);
-      } catch (err) {
-        // ENODEV: the representor is gone (hot-unplugged VF) — no counters, not an error.
-        if (err instanceof NetlinkError && err.errno === 19) return out;
-        throw err;
-      }
-    } else {
-      replies = await this.nl.dump((seq) => encodeGetLink(seq), 'link dump');
-    }
+    // One link: one request (a missing one — a hot-unplugged VF — has no counters); several: one dump.
+    const only = names.length === 1 ? names[0] : undefined;
+    const links = only !== undefined ? [await this.links.get({ name: only, stats: true })] : await this.links.dump(undefined, { stats: true });
     const wanted = new Set(names);
-    for (const m of replies) {
-      const d = decodeLinkCounters(m);
-      if (d && wanted.has(d.name)) out.set(d.name, d.counters);
-    }
+    for (const l of links) if (l?.stats && wanted.has(l.name)) out.set(l.name, podView(l.stats));
     return out;
   }
 }

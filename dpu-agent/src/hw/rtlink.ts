@@ -19,6 +19,7 @@ import {
   readAt,
   readS32,
   readU16,
+  readU64,
   readU32,
   writeU16,
   writeU32,
@@ -36,6 +37,7 @@ const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_LINK = 5;
 const IFLA_OPERSTATE = 16;
+const IFLA_STATS64 = 23;
 const IFLA_EXT_MASK = 29;
 const IFLA_LINK_NETNSID = 37;
 /** IFLA_IF_NETNSID (4.15) = IFLA_TARGET_NETNSID: the request acts in the netns with that id. */
@@ -102,6 +104,18 @@ export interface LinkInfo {
   readonly link?: number;
   /** IFLA_LINK_NETNSID: the peer's netns as an nsid of the asking socket's netns (absent: same netns). */
   readonly linkNetnsid?: number;
+  /** IFLA_STATS64, only when asked for (requests skip statistics by default). */
+  readonly stats?: LinkStats;
+}
+
+/** The link's own counters (struct rtnl_link_stats64, the fields the agent uses). */
+export interface LinkStats {
+  readonly rxPackets: number;
+  readonly txPackets: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  readonly rxDropped: number;
+  readonly txDropped: number;
 }
 
 /** A link by ifindex or by name, optionally in the netns with that nsid (IFLA_TARGET_NETNSID). */
@@ -109,6 +123,8 @@ export interface LinkSelector {
   readonly ifindex?: number;
   readonly name?: string;
   readonly nsid?: number;
+  /** Include IFLA_STATS64 (skipped otherwise: a dump of 1,000 links carries them for nothing). */
+  readonly stats?: boolean;
 }
 
 function ifinfomsg(w: AttrWriter, ifindex: number, flags = 0, change = 0): void {
@@ -120,21 +136,21 @@ function ifinfomsg(w: AttrWriter, ifindex: number, flags = 0, change = 0): void 
   w.raw(b);
 }
 
-/** RTM_GETLINK for one link (ACKed: the reply comes before the ACK); no statistics. Pure. */
+/** RTM_GETLINK for one link (ACKed: the reply comes before the ACK); statistics only if `sel.stats`. Pure. */
 export function encodeGetLink(seq: number, sel: LinkSelector): Buffer {
   const w = new AttrWriter(64);
   ifinfomsg(w, sel.ifindex ?? 0);
   if (sel.name !== undefined) w.string(IFLA_IFNAME, sel.name);
-  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (!sel.stats) w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   if (sel.nsid !== undefined) w.u32(IFLA_TARGET_NETNSID, sel.nsid);
   return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_ACK, seq }, w.toBuffer());
 }
 
-/** RTM_GETLINK dump of a whole netns (ours, or the one `nsid` names); no statistics. Pure. */
-export function encodeLinkDump(seq: number, nsid?: number): Buffer {
+/** RTM_GETLINK dump of a whole netns (ours, or the one `nsid` names); statistics only if `stats`. Pure. */
+export function encodeLinkDump(seq: number, nsid?: number, stats = false): Buffer {
   const w = new AttrWriter(32);
   ifinfomsg(w, 0);
-  w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (!stats) w.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   if (nsid !== undefined) w.u32(IFLA_TARGET_NETNSID, nsid);
   return encodeMessage({ type: RTM_GETLINK, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, w.toBuffer());
 }
@@ -164,6 +180,7 @@ export function decodeLink(m: NlMessage): LinkInfo | undefined {
   let operstate: number | undefined;
   let link: number | undefined;
   let linkNetnsid: number | undefined;
+  let stats: LinkStats | undefined;
   for (let off = IFINFOMSG_LEN; off + 4 <= b.length; ) {
     const len = readU16(b, off);
     if (len < 4 || off + len > b.length) throw new NetlinkMalformedError(`link attribute length ${len} at ${off} overruns ${b.length}`);
@@ -187,6 +204,19 @@ export function decodeLink(m: NlMessage): LinkInfo | undefined {
       case IFLA_LINK_NETNSID:
         if (plen === 4) linkNetnsid = readS32(b, at);
         break;
+      case IFLA_STATS64:
+        // rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped, …
+        if (plen >= 64) {
+          stats = {
+            rxPackets: readU64(b, at),
+            txPackets: readU64(b, at + 8),
+            rxBytes: readU64(b, at + 16),
+            txBytes: readU64(b, at + 24),
+            rxDropped: readU64(b, at + 48),
+            txDropped: readU64(b, at + 56),
+          };
+        }
+        break;
     }
     off += (len + 3) & ~3;
   }
@@ -199,6 +229,7 @@ export function decodeLink(m: NlMessage): LinkInfo | undefined {
     // IFLA_LINK equal to the link itself (most non-stacked devices report it) says nothing.
     ...(link !== undefined && link !== 0 && (link !== ifindex || linkNetnsid !== undefined) ? { link } : {}),
     ...(linkNetnsid !== undefined && linkNetnsid >= 0 ? { linkNetnsid } : {}),
+    ...(stats ? { stats } : {}),
   };
 }
 
@@ -265,11 +296,11 @@ const DUMP_RETRIES = 3;
 export class RtLinks {
   constructor(readonly nl: RtNetlink) {}
 
-  /** Every link of our netns, or of the one `nsid` names (same as: ip -j link show). */
-  async dump(nsid?: number): Promise<LinkInfo[]> {
+  /** Every link of our netns, or of the one `nsid` names (same as: ip -j [-s] link show). */
+  async dump(nsid?: number, opts: { stats?: boolean } = {}): Promise<LinkInfo[]> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const msgs = await this.nl.dump((seq) => encodeLinkDump(seq, nsid), 'link dump');
+        const msgs = await this.nl.dump((seq) => encodeLinkDump(seq, nsid, opts.stats), 'link dump');
         const out: LinkInfo[] = [];
         for (const m of msgs) {
           const l = decodeLink(m);
