@@ -14,8 +14,6 @@
 // re-assertion must not touch iface-id-ver (it flips encap-ip).
 import t from 'tap';
 import { wireLeaseReassert } from '../../dpu-agent/src/agent.ts';
-import type { HwBackend, Representor, VfId } from '../../dpu-agent/src/hw/types.ts';
-import { parseRepresentorName, representorName } from '../../dpu-agent/src/hw/representor.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { BridgeAudit } from '../../dpu-agent/src/offload/bridge-audit.ts';
 import { Uuid, strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
@@ -26,30 +24,10 @@ import { EXT, plugOps, reassertOps } from '../../dpu-agent/src/ports/lease.ts';
 import type { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { type ReassertOutcome, VfPool } from '../../dpu-agent/src/ports/pool.ts';
 import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import { FakeHw } from '../helpers/fake-hw.ts';
 import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
 
 type Tap = { teardown(fn: () => unknown): void };
-
-class FakeHw implements HwBackend {
-  readonly kind = 'emulated' as const;
-  readonly macs = new Map<string, string>();
-  constructor(private readonly n: number) {}
-  async discoverRepresentors(): Promise<Representor[]> {
-    return Array.from({ length: this.n }, (_, vf) => ({ pf: 0, vf, name: representorName({ pf: 0, vf }), ifindex: 100 + vf, operUp: false }));
-  }
-  representorName(v: VfId): string {
-    return representorName(v);
-  }
-  vfOf(r: string): VfId | undefined {
-    return parseRepresentorName(r);
-  }
-  async setVfMac(v: VfId, mac: string): Promise<void> {
-    this.macs.set(representorName(v), mac);
-  }
-  async getVfMac(v: VfId): Promise<string | undefined> {
-    return this.macs.get(representorName(v));
-  }
-}
 
 const noQuarantine: Quarantine = { apply: async () => undefined, lift: async () => undefined };
 

@@ -8,55 +8,13 @@ import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
 import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
 import { type AttachmentKey, keyString } from '../../dpu-agent/src/ports/types.ts';
 import { type CounterReader, type VfCounters, ZERO_COUNTERS } from '../../dpu-agent/src/hw/link-stats.ts';
-import type { HwBackend, Representor, VfId } from '../../dpu-agent/src/hw/types.ts';
-import { representorName, parseRepresentorName } from '../../dpu-agent/src/hw/representor.ts';
+import { FakeHw } from '../helpers/fake-hw.ts';
 import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const CHASSIS = 'dpu1';
-
-/** Same interface as the BlueField/emulated backends; keeps VF MACs in memory. */
-class FakeHw implements HwBackend {
-  readonly kind = 'emulated' as const;
-  readonly macs = new Map<string, string>();
-  /** VFs whose representor is absent (hot-removed). */
-  readonly missing = new Set<number>();
-  constructor(public n: number) {}
-  async discoverRepresentors(): Promise<Representor[]> {
-    return Array.from({ length: this.n }, (_, vf) => ({ pf: 0, vf, name: representorName({ pf: 0, vf }), ifindex: 100 + vf, operUp: false })).filter(
-      (r) => !this.missing.has(r.vf),
-    );
-  }
-  representorName(v: VfId): string {
-    return representorName(v);
-  }
-  vfOf(r: string): VfId | undefined {
-    return parseRepresentorName(r);
-  }
-  async setVfMac(v: VfId, mac: string): Promise<void> {
-    this.macs.set(representorName(v), mac);
-  }
-  async getVfMac(v: VfId): Promise<string | undefined> {
-    this.singleReads++;
-    return this.macs.get(representorName(v));
-  }
-  singleReads = 0;
-  batchReads = 0;
-  /** Set to offer the optional batch read (as EmulatedHw does). */
-  batch = false;
-  getVfMacs?: (vfs: readonly VfId[]) => Promise<Map<string, string>> = async (vfs) => {
-    if (!this.batch) throw new Error('no batch read in this fake');
-    this.batchReads++;
-    const out = new Map<string, string>();
-    for (const v of vfs) {
-      const mac = this.macs.get(representorName(v));
-      if (mac) out.set(representorName(v), mac);
-    }
-    return out;
-  };
-}
 
 class FakeQuarantine implements Quarantine {
   readonly quarantined = new Set<string>();
