@@ -423,25 +423,9 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       }
       return false;
     };
-    if (installed()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const done = (err?: Error): void => {
-        clearTimeout(timer);
-        m.off('change', check);
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve();
-      };
-      const check = (): void => {
-        if (installed()) done();
-      };
-      const onAbort = (): void => done(new PortsError('ovn-not-installed', 'request cancelled while waiting for ovn-installed'));
-      const timer = setTimeout(
-        () => done(new PortsError('ovn-not-installed', `ovn-controller did not install ${representor} within ${this.opts.ovnInstalledTimeoutMs} ms`)),
-        this.opts.ovnInstalledTimeoutMs,
-      );
-      m.on('change', check);
-      signal?.addEventListener('abort', onAbort, { once: true });
+    return this.waitFor(installed, this.opts.ovnInstalledTimeoutMs, signal).then((r) => {
+      if (r === 'aborted') throw new PortsError('ovn-not-installed', 'request cancelled while waiting for ovn-installed');
+      if (r === 'timeout') throw new PortsError('ovn-not-installed', `ovn-controller did not install ${representor} within ${this.opts.ovnInstalledTimeoutMs} ms`);
     });
   }
 
@@ -497,11 +481,12 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     this.log.warn({ ...ctx, wasInstalled: before?.get(EXT.ovnInstalled) === 'true' }, 're-asserting lease after a foreign claim of its iface-id');
     // Installed again, stamped after our write (we removed the old stamp; a monitor
     // update may still show it if ovn-controller was quick, hence the comparison).
-    const reclaimed = await this.waitFor(() => {
-      const e = ext();
-      if (!e) return true;
-      return e.get(EXT.ovnInstalled) === 'true' && (staleTs === undefined || e.get(EXT.ovnInstalledTs) !== staleTs);
-    }, this.opts.ovnInstalledTimeoutMs);
+    const reclaimed =
+      (await this.waitFor(() => {
+        const e = ext();
+        if (!e) return true;
+        return e.get(EXT.ovnInstalled) === 'true' && (staleTs === undefined || e.get(EXT.ovnInstalledTs) !== staleTs);
+      }, this.opts.ovnInstalledTimeoutMs)) === 'met';
     if (!ext()) {
       this.log.info(ctx, 'lease released while being re-asserted');
       return done('lease-changed', lease.representor);
@@ -521,21 +506,27 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     done('reclaimed', lease.representor);
   }
 
-  /** Resolves true as soon as `cond` holds (checked now and on each monitor change), false after timeoutMs. */
-  private waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  /**
+   * 'met' as soon as `cond` holds (checked now and on each monitor change), 'timeout'
+   * after timeoutMs, 'aborted' when `signal` aborts while waiting.
+   */
+  private waitFor(cond: () => boolean, timeoutMs: number, signal?: AbortSignal): Promise<'met' | 'timeout' | 'aborted'> {
     const m = this.monitor as Monitor;
-    if (cond()) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      const finish = (ok: boolean): void => {
+    if (cond()) return Promise.resolve('met');
+    return new Promise((resolve) => {
+      const finish = (r: 'met' | 'timeout' | 'aborted'): void => {
         clearTimeout(timer);
         m.off('change', check);
-        resolve(ok);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r);
       };
       const check = (): void => {
-        if (cond()) finish(true);
+        if (cond()) finish('met');
       };
-      const timer = setTimeout(() => finish(false), timeoutMs);
+      const onAbort = (): void => finish('aborted');
+      const timer = setTimeout(() => finish('timeout'), timeoutMs);
       m.on('change', check);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -622,20 +613,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
           op.comment(`dpu-agent: wait for ovs-vswitchd to drop ${representor}`),
         ]);
         const want = Number(res[1]?.rows?.[0]?.['next_cfg'] ?? 0);
-        if (want > 0 && curCfg() < want) {
-          await new Promise<void>((resolve) => {
-            const done = (): void => {
-              clearTimeout(timer);
-              m.off('change', check);
-              resolve();
-            };
-            const check = (): void => {
-              if (curCfg() >= want) done();
-            };
-            const timer = setTimeout(done, timeoutMs);
-            m.on('change', check);
-          });
-        }
+        if (want > 0) await this.waitFor(() => curCfg() >= want, timeoutMs);
       } catch (err) {
         this.log.warn({ err, representor }, 'could not wait for ovs-vswitchd; quarantining again anyway');
       }
