@@ -228,6 +228,11 @@ t.test('refusals leave nothing behind', async (t) => {
   await t.rejects(r.pool.allocate(k, 'host2'), { code: 'DPU_ERR_PORTS', reason: 'not-owner' }, 'another host asking for the same attachment');
   await t.rejects(r.pool.release(k, 'host2'), { code: 'DPU_ERR_PORTS', reason: 'not-owner' }, 'another host cannot release it');
   t.same(await r.pool.release({ ...k, sandboxId: 'stale' }, 'host1'), { released: false }, 'stale DEL does not touch the live lease');
+  t.same(
+    await r.pool.release({ ...k, pod: { ...k.pod, uid: '6f1d2c3b-0000-4000-8000-000000000001' } }, 'host1'),
+    { released: false },
+    'a DEL naming another pod uid (same name and sandbox) does not touch the live lease',
+  );
   t.same(await brPorts(r), ['pf0vf0']);
   const k2 = await addPod(r, 'second');
   await r.pool.allocate(k2, 'host1');

@@ -215,7 +215,19 @@ if (skip) {
         if ((succeeded && !isVictim) || !clean) bad.push(`${v.op} ${JSON.stringify(attachment)} as ${v.as} → ${r.ok ? JSON.stringify(r.res) : `${r.code} ${r.reason}`}`);
         return (!succeeded || isVictim) && clean;
       }),
-      { numRuns: 200 },
+      {
+        numRuns: 200,
+        // Near misses of the victim's key always run (random runs reach them rarely):
+        // one field off, each operation, from the victim's own host.
+        examples: (['releaseVf', 'allocateVf', 'getVf'] as const).flatMap((op) =>
+          [
+            { uid: '6f1d2c3b-0000-1000-8000-000000000001' },
+            { sandboxId: `${victim.sandbox}x` },
+            { ifname: 'net1' },
+            { namespace: 'default' },
+          ].map((off) => [{ namespace: victim.namespace, name: victim.name, uid: victim.uid, sandboxId: victim.sandbox, ifname: 'eth0', op, as: 'host1' as const, ...off }] as [typeof arb extends fc.Arbitrary<infer T> ? T : never]),
+        ),
+      },
     );
     t.same(bad.slice(0, 5), [], `${runs} random requests: none succeeded for a key it should not, none failed uncleanly`);
     t.same((await victimLease())?.[0], lease0?.[0], 'the victim still holds its VF');

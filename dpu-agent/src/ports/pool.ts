@@ -534,8 +534,9 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
   async release(key: AttachmentKey, peer: string): Promise<{ released: boolean }> {
     const l = this.findLease(key);
-    // A DEL for an old sandbox must not tear down the pod's new attachment (stale-DEL guard).
-    if (!l || l.key.sandboxId !== key.sandboxId) return { released: false };
+    // A DEL for an old sandbox, or for an earlier pod of the same name (another uid), must
+    // not tear down the live attachment (stale-DEL guard): only the whole key releases.
+    if (!l || l.key.sandboxId !== key.sandboxId || l.key.pod.uid !== key.pod.uid) return { released: false };
     if (l.peer !== peer) throw new PortsError('not-owner', `${l.lsp} is leased to another host`);
     await this.releaseLease(l, 'release');
     return { released: true };

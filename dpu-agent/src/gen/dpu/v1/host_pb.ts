@@ -673,7 +673,8 @@ export const HostService: GenService<{
   },
   /**
    * Give a VF back (CNI DEL). Idempotent: releasing an attachment that has no
-   * lease succeeds with released = false.
+   * lease succeeds with released = false. Only the whole key releases: a pod
+   * uid or sandbox_id other than the lease's is a stale DEL (released = false).
    *
    * @generated from rpc dpu.v1.HostService.ReleaseVf
    */
