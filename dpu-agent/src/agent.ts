@@ -28,9 +28,14 @@ import { type Monitor, mergeMonitorRequests } from './ovsdb/monitor.ts';
 import { OvnView } from './ports/ovn.ts';
 import { POOL_MONITOR, VfPool } from './ports/pool.ts';
 import { LinkQuarantine } from './ports/quarantine.ts';
+import { startMallocTrim } from './util/malloc-trim.ts';
 
 // Wires the parts together. Everything is built from the frozen config and one
 // logger; nothing global, so tests can run several agents in one process.
+
+/** How often glibc's free pages go back to the kernel after start (util/malloc-trim.ts). */
+const MALLOC_TRIM_INTERVAL_MS = 60_000;
+const mib = (b: number): number => Math.round(b / 104857.6) / 10;
 
 export class Agent {
   readonly ovsdb: OvsdbClient;
@@ -51,6 +56,7 @@ export class Agent {
   private readonly log: Logger;
   private readonly rootLogger: Logger;
   private gcTimer: NodeJS.Timeout | undefined;
+  private stopTrim: (() => void) | undefined;
   private linkWatch: LinkWatch | undefined;
   /** TC (offload/): our rtnetlink socket, the quarantine drop filter, the TC audit, the stats collector. */
   readonly tc: Tc | undefined;
@@ -267,12 +273,19 @@ export class Agent {
     }
     if (this.config.api && !this.pool) this.log.warn('api is configured but the VF pool is off (no ovn.nbRemote): host API not started');
     this.log.info({ writes: this.chassis.writes, pool: this.pool?.status() }, 'agent ready');
+    // The start's transient peak is behind us: hand glibc's free pages back, and keep doing so.
+    this.stopTrim = startMallocTrim(MALLOC_TRIM_INTERVAL_MS, (r, first) => {
+      const ctx = { available: r.available, released: r.released, rssBeforeMiB: mib(r.rssBefore), rssAfterMiB: mib(r.rssAfter) };
+      if (first) this.log.info(ctx, 'malloc heap trimmed');
+      else this.log.debug(ctx, 'malloc heap trimmed');
+    });
   }
 
   async stop(): Promise<void> {
     // Host API first: no new allocations while the pool shuts down.
     await this.api?.stop();
     if (this.gcTimer) clearInterval(this.gcTimer);
+    this.stopTrim?.();
     this.linkWatch?.stop();
     this.tcAudit?.stop();
     this.tcEvents?.close();
