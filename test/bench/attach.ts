@@ -11,7 +11,7 @@
 //  3. a rig for --leases leases: the real agent process (release bundle built from source)
 //     in a netns with that many veth representors (emulated backend), a real ovsdb-server
 //     (Open_vSwitch) and a real OVN NB ovsdb-server, the leases written to OVSDB beforehand
-//     (ovn-installed set: no ovn-controller in the rig): RSS once ready, and restart →
+//     (ovn-installed set: no ovn-controller in the rig): RSS 2 s after ready and its max over the next 12 s, and restart →
 //     "VF pool rebuilt" / "agent ready" times.
 // Ends with one JSON line {"bench":"attach",…}.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -165,11 +165,12 @@ async function cycles(run: LabRun, hs: HostSide, n: number): Promise<{ cycles: n
 }
 
 /** The node flags of the packaged launcher (images/bluefield/agent/dpu-agent), so the rig runs the agent as deployed. */
-function launcherNodeFlags(): string[] {
+function launcher(): { flags: string[]; env: Record<string, string> } {
   const sh = readFileSync(join(REPO_ROOT, 'images/bluefield/agent/dpu-agent'), 'utf8');
   const m = /^exec \/usr\/bin\/node((?: --[^ ]+)*) \/usr\/lib\/dpu-agent\/dpu-agent\.mjs/m.exec(sh);
   if (!m) throw new Error('cannot find the node command line in images/bluefield/agent/dpu-agent');
-  return (m[1] ?? '').trim().split(' ').filter(Boolean);
+  const env = Object.fromEntries([...sh.matchAll(/^export ([A-Z_][A-Z0-9_]*)=(\S+)$/gm)].map((e) => [e[1]!, e[2]!]));
+  return { flags: (m[1] ?? '').trim().split(' ').filter(Boolean), env };
 }
 
 /** Part 3: the real agent process with `n` leases (see the header). */
@@ -225,7 +226,7 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
       external: ['netlink', 'koffi'], banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
       legalComments: 'none', minifyWhitespace: true, logLevel: 'warning',
     });
-    const nodeFlags = launcherNodeFlags();
+    const { flags: nodeFlags, env: launcherEnv } = launcher();
     writeFileSync(`${dir}/agent.json`, JSON.stringify({
       ovsdb: { remote: ovs.unixRemote },
       chassis: { systemId: 'rig', hostname: 'rig', ovnRemote: 'tcp:127.0.0.1:6642', encapIp: '192.0.2.10', datapathType: 'netdev', hwOffload: false },
@@ -239,7 +240,7 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     const startOnce = async (k: number) => {
       const log = `${dir}/agent-${k}.log`;
       const t0 = performance.now();
-      const rec = await spawnDetached({ name: 'rig/dpu-agent', ns: dpuNs, argv: [process.execPath, ...nodeFlags, `${dir}/dpu-agent.mjs`, '--config', `${dir}/agent.json`], log, cwd: REPO_ROOT }, () => undefined);
+      const rec = await spawnDetached({ name: 'rig/dpu-agent', ns: dpuNs, env: launcherEnv, argv: [process.execPath, ...nodeFlags, `${dir}/dpu-agent.mjs`, '--config', `${dir}/agent.json`], log, cwd: REPO_ROOT }, () => undefined);
       // Recorded before the wait: an agent that never gets ready is still stopped by the finally below.
       agent = rec;
       await poll('rig agent ready', () => {
@@ -256,6 +257,12 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     const first = await startOnce(1);
     await sleep(2000);
     const rssMiB = r1(rssKiB(first.rec.pid) / 1024);
+    // And over the next 12 s, which include a periodic pass (ports.gcIntervalMs: rescan + orphan sweep).
+    let rssMaxMiB = rssMiB;
+    for (let i = 0; i < 12; i++) {
+      await sleep(1000);
+      rssMaxMiB = Math.max(rssMaxMiB, r1(rssKiB(first.rec.pid) / 1024));
+    }
     await stopProc(first.rec);
     agent = undefined;
     const second = await startOnce(2);
@@ -263,8 +270,9 @@ async function leaseRig(n: number): Promise<Record<string, unknown>> {
     agent = undefined;
     return {
       leases: second.leases,
-      agent: `release bundle (esbuild of dpu-agent/src/main.ts), node ${nodeFlags.join(' ') || '(no flags)'} as the launcher, emulated hw on veth pairs, real ovsdb-server + OVN NB ovsdb-server, host API on`,
+      agent: `release bundle (esbuild of dpu-agent/src/main.ts), ${Object.entries(launcherEnv).map(([k, v]) => `${k}=${v} `).join('')}node ${nodeFlags.join(' ') || '(no flags)'} as the launcher, emulated hw on veth pairs, real ovsdb-server + OVN NB ovsdb-server, host API on`,
       rss_mib: rssMiB,
+      rss_max_next_12s_mib: rssMaxMiB,
       restart_to_ready_ms: Math.round(second.readyMs),
       restart_first_log_to_ready_ms: second.sinceFirstLogMs,
       restart_pool_rebuild_ms: second.poolRebuildMs,
