@@ -44,6 +44,12 @@ export class OvnView extends EventEmitter {
   private monitor: Monitor | undefined;
   /** LSP name → row uuid, kept from change events so lookups are O(1). */
   private readonly byName = new Map<string, string>();
+  /**
+   * LSP uuid → its Logical_Switch's uuid, from the same events: a lookup (once per lease on
+   * every orphan sweep) would otherwise scan every switch's port set — all of a cluster's
+   * pods with a central NB.
+   */
+  private readonly switchOf = new Map<string, string>();
 
   constructor(private readonly opts: OvnViewOptions) {
     super();
@@ -61,6 +67,10 @@ export class OvnView extends EventEmitter {
       Logical_Router_Port: { columns: ['name', 'networks'] },
     });
     m.on('change', (c) => {
+      if (c.table === 'Logical_Switch') {
+        this.indexSwitchPorts(c.uuid, c.old, c.new);
+        return;
+      }
       if (c.table !== 'Logical_Switch_Port') return;
       const name = String((c.new ?? c.old)?.['name'] ?? '');
       if (c.kind === 'delete') {
@@ -102,7 +112,8 @@ export class OvnView extends EventEmitter {
     if (!row || String(row['type'] ?? '') !== '') return undefined;
     const addr = firstAddress(row);
     if (!addr) return undefined;
-    const ls = [...m.table('Logical_Switch').values()].find((s) => (s['ports'] as unknown[]).some((p) => String(p) === uuid));
+    const lsUuid = this.switchOf.get(uuid as string);
+    const ls = lsUuid ? m.table('Logical_Switch').get(lsUuid) : undefined;
     const nets = ls ? this.switchNetworks(ls) : [];
     const ips = addr.ips.map((ip) => {
       const net = nets.find((n) => contains(n.cidr, ip));
@@ -123,6 +134,15 @@ export class OvnView extends EventEmitter {
       ifaceIdVer: options.get('iface-id-ver'),
       up,
     };
+  }
+
+  private indexSwitchPorts(ls: string, old: Row | undefined, next: Row | undefined): void {
+    const now = new Set(((next?.['ports'] as unknown[] | undefined) ?? []).map(String));
+    for (const p of (old?.['ports'] as unknown[] | undefined) ?? []) {
+      const u = String(p);
+      if (!now.has(u) && this.switchOf.get(u) === ls) this.switchOf.delete(u);
+    }
+    for (const u of now) this.switchOf.set(u, ls);
   }
 
   /**
