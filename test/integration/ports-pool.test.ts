@@ -18,10 +18,16 @@ const CHASSIS = 'dpu1';
 
 class FakeQuarantine implements Quarantine {
   readonly quarantined = new Set<string>();
+  /** Representors whose next lift fails (after a turn of the event loop, like a netlink call). */
+  readonly failLift = new Set<string>();
   async apply(r: string): Promise<void> {
     this.quarantined.add(r);
   }
   async lift(r: string): Promise<void> {
+    if (this.failLift.delete(r)) {
+      await new Promise((res) => setImmediate(res));
+      throw new Error(`lift ${r}: EBUSY (test)`);
+    }
     this.quarantined.delete(r);
   }
 }
@@ -267,6 +273,19 @@ t.test('ovn-installed never comes: DEADLINE, rolled back (no port, MAC scrubbed,
   t.equal(a.vfIndex, 0, 'the freed VF is reused');
   t.equal(r.hw.macs.get('pf0vf0'), a.mac);
   t.equal(r.pool.status().free, 1);
+});
+
+t.test('the quarantine lift runs with the plug: when it fails, the committed plug is rolled back too', async (t) => {
+  const r = await rig(t, { vfs: 2 });
+  const k = await addPod(r, 'liftfail');
+  r.q.failLift.add('pf0vf0');
+  await t.rejects(r.pool.allocate(k, 'host1'), { code: 'DPU_ERR_PORTS', reason: 'plug-failed' }, 'plug-failed');
+  t.same(await brPorts(r), [], 'the plug that did commit is removed');
+  t.equal(r.hw.macs.get('pf0vf0'), scrubMac(0, 0), 'MAC scrubbed');
+  t.ok(r.q.quarantined.has('pf0vf0'), 'quarantined');
+  t.same(r.pool.leases(), [], 'no lease');
+  const a = await r.pool.allocate(k, 'host1');
+  t.equal(a.vfIndex, 0, 'the retry gets the same, cleaned VF');
 });
 
 t.test('release is idempotent and scrubs; restart rebuilds leases with zero writes', async (t) => {

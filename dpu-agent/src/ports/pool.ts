@@ -311,15 +311,22 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 
       this.reserved.add(rep.name);
       let plugged = false;
+      const tChecked = performance.now();
       try {
-        // Order matters: MAC first (the host must never see the previous tenant's), quarantine lifted last before the plug.
+        // Order matters: MAC first (the host must never see the previous tenant's), then the
+        // quarantine lift and the plug. Those two run together: until the plug commits the
+        // representor is on no bridge and forwards nowhere, so a lift that lands first opens
+        // no window (the order before was lift, then plug: the same state in between), and a
+        // failure of either is rolled back from what actually happened.
         // The base the new tenant's counters start from (whatever the VF carried before is not
         // theirs), read while the MAC is set: the representor is down and forwards nothing yet.
         const [, counted] = await Promise.all([this.opts.hw.setVfMac(rep, port.mac), this.opts.counters?.read([rep.name])]);
         const countersBase = counted?.get(rep.name);
         signal?.throwIfAborted();
-        await this.opts.quarantine.lift(rep.name);
-        await this.opts.ovs.transact(
+        const tMac = performance.now();
+        const [lifted, plug] = await Promise.allSettled([
+          this.opts.quarantine.lift(rep.name),
+          this.opts.ovs.transact(
           plugOps({
             bridge: this.opts.bridge,
             representor: rep.name,
@@ -333,16 +340,21 @@ export class VfPool extends EventEmitter implements VfPoolApi {
             ...(countersBase ? { countersBase } : {}),
             ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
           }),
-        );
-        plugged = true;
-        const agentMs = performance.now() - t0;
+          ),
+        ]);
+        plugged = plug.status === 'fulfilled';
+        if (plug.status === 'rejected') throw plug.reason;
+        if (lifted.status === 'rejected') throw lifted.reason;
         const t1 = performance.now();
+        const agentMs = t1 - t0;
+        // Where the agent's time went: lookups and checks, VF MAC (+ counter base), lift + plug transaction.
+        const phasesMs = { checks: round2(tChecked - t0), mac: round2(tMac - tChecked), plug: round2(t1 - tMac) };
         await this.waitInstalled(rep.name, signal);
         const lease = this.findLease(key);
         if (!lease) throw new PortsError('plug-failed', `lease for ${lsp} vanished while waiting for ovn-installed`);
         const a = this.toAttachment(lease, port);
         const timing = { agentMs, ovnInstalledMs: performance.now() - t1 };
-        this.log.info({ lsp, sandbox: key.sandboxId, representor: rep.name, vf: rep.vf, peer, ...timing }, 'VF allocated');
+        this.log.info({ lsp, sandbox: key.sandboxId, representor: rep.name, vf: rep.vf, peer, ...timing, phasesMs }, 'VF allocated');
         this.emit('allocated', a, timing);
         return a;
       } catch (err) {
@@ -706,6 +718,8 @@ export class VfPool extends EventEmitter implements VfPoolApi {
 function staleVersion(l: Lease, port: PodPort): boolean {
   return port.ifaceIdVer !== undefined && port.ifaceIdVer !== l.ifaceIdVer;
 }
+
+const round2 = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** A locally administered MAC per VF: what a released VF carries instead of its last tenant's. */
 export function scrubMac(pf: number, vf: number): string {
