@@ -5,7 +5,8 @@
 //     one `ovs-vsctl add-port … iface-id` process per port, then polling ovn-installed every
 //     200 ms with `ovs-vsctl get`, as ovn-k's CNI does); the same three one at a time (--seq);
 //     end-to-end p50/p99, and the agent's own time without the ovn-installed wait (its
-//     "VF allocated" log lines: agentMs, the same value as dpu_vf_attach_seconds{phase="agent"});
+//     "VF allocated" log lines: agentMs, the same value as dpu_vf_attach_seconds{phase="agent"},
+//     and for the API one at a time its split: checks, VF MAC, quarantine lift + plug txn);
 //  2. --cycles allocate/release cycles through the API with the quarantine checked after
 //     every release (representor down, off br-int, VF MAC scrubbed);
 //  3. a rig for --leases leases: the real agent process (release bundle built from source)
@@ -52,20 +53,28 @@ function q(xs: number[], p: number): number {
 const stats = (xs: number[]) => ({ n: xs.length, p50: r1(q(xs, 0.5)), p99: r1(q(xs, 0.99)), max: r1(Math.max(...xs)) });
 
 /** agentMs / ovnInstalledMs of the agent's "VF allocated" lines written after byte `since`. */
-function allocatedLines(log: string, since: number): { agentMs: number; ovnInstalledMs: number }[] {
+type Phases = { checks: number; mac: number; plug: number };
+type Allocated = { agentMs: number; ovnInstalledMs: number; phasesMs?: Phases };
+function allocatedLines(log: string, since: number): Allocated[] {
   const text = readFileSync(log).subarray(since).toString('utf8');
-  const outL: { agentMs: number; ovnInstalledMs: number }[] = [];
+  const outL: Allocated[] = [];
   for (const line of text.split('\n')) {
     if (!line.includes('"msg":"VF allocated"')) continue;
-    const j = JSON.parse(line) as { agentMs: number; ovnInstalledMs: number };
-    outL.push({ agentMs: j.agentMs, ovnInstalledMs: j.ovnInstalledMs });
+    const j = JSON.parse(line) as Allocated;
+    outL.push({ agentMs: j.agentMs, ovnInstalledMs: j.ovnInstalledMs, ...(j.phasesMs ? { phasesMs: j.phasesMs } : {}) });
   }
   return outL;
+}
+/** p50/p99 of each phase of the agent's time (the "VF allocated" lines' phasesMs). */
+function phaseStats(lines: Allocated[]): Record<keyof Phases, ReturnType<typeof stats>> | undefined {
+  const ps = lines.flatMap((l) => (l.phasesMs ? [l.phasesMs] : []));
+  if (ps.length === 0) return undefined;
+  return { checks: stats(ps.map((p) => p.checks)), mac: stats(ps.map((p) => p.mac)), plug: stats(ps.map((p) => p.plug)) };
 }
 const logSize = (p: string) => statSync(p).size;
 
 /** The "VF allocated" lines of `n` allocations: pino writes asynchronously, so wait (bounded) for the last ones. */
-async function awaitAllocatedLines(log: string, since: number, n: number): Promise<{ agentMs: number; ovnInstalledMs: number }[]> {
+async function awaitAllocatedLines(log: string, since: number, n: number): Promise<Allocated[]> {
   let lines = allocatedLines(log, since);
   for (let i = 0; i < 40 && lines.length < n; i++) {
     await sleep(50);
@@ -103,15 +112,16 @@ async function viaShim(run: LabRun, tag: string, n: number, width: number): Prom
 }
 
 /** Path B: AllocateVf straight through the API (one client in host1), `width` at a time; releases after. */
-async function viaApi(run: LabRun, hs: HostSide, tag: string, n: number, width: number, base: number): Promise<{ ms: number[]; agent: number[]; failed: number }> {
+async function viaApi(run: LabRun, hs: HostSide, tag: string, n: number, width: number, base: number): Promise<{ ms: number[]; agent: number[]; phases: ReturnType<typeof phaseStats>; failed: number }> {
   const d = dpuOf(run, 1);
   const pods = await pool(Array.from({ length: n }, (_, i) => i), 8, (i) => lspOnlyPod(run, { namespace: 'bench', name: `${tag}${i}` }, `198.18.${base + Math.floor(i / 200)}.${(i % 200) + 1}`, 1));
   const since = logSize(run.proc(`${d.name}/dpu-agent`).log);
   const res = await pool(pods, width, (p) => hs.allocate(keyOf(p), { timeoutMs: 120_000 }));
-  const agent = (await awaitAllocatedLines(run.proc(`${d.name}/dpu-agent`).log, since, res.filter((r) => r.ok).length)).map((x) => x.agentMs);
+  const lines = await awaitAllocatedLines(run.proc(`${d.name}/dpu-agent`).log, since, res.filter((r) => r.ok).length);
+  const agent = lines.map((x) => x.agentMs);
   await pool(pods, 16, (p) => hs.release(keyOf(p)));
   await pool(pods, 8, (p) => run.state && sh(['ovn-nbctl', `--db=unix:${run.state.central?.nbSock}`, '--if-exists', 'lsp-del', p.lsp]));
-  return { ms: res.filter((r) => r.ok).map((r) => r.ms), agent, failed: res.filter((r) => !r.ok).length };
+  return { ms: res.filter((r) => r.ok).map((r) => r.ms), agent, phases: phaseStats(lines), failed: res.filter((r) => !r.ok).length };
 }
 
 /**
@@ -331,6 +341,7 @@ export async function main(argv: string[]): Promise<number> {
         shim_concurrent_ms: { ...stats(shimBurst.ms), failed: shimBurst.failed },
         api_concurrent_ms: { ...stats(apiBurst.ms), failed: apiBurst.failed },
         agent_ms_excl_ovn_installed: { seq: stats([...shimSeq.agent, ...apiSeq.agent]), concurrent: stats([...shimBurst.agent, ...apiBurst.agent]) },
+        agent_phases_api_seq_ms: apiSeq.phases,
         ovnk_seq_ms: stats(ovnkSeq.ms),
         ovnk_concurrent_ms: { ...stats(ovnkBurst.ms), failed: ovnkBurst.failed },
         ratio_vs_ovnk: {
