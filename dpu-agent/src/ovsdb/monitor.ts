@@ -100,6 +100,11 @@ export class Monitor extends EventEmitter {
     return this.replica.table(name);
   }
 
+  /** The replica's generation (Replica.generation); 0 before the first snapshot. */
+  get generation(): number {
+    return this.replica?.generation ?? 0;
+  }
+
   get txnId(): string {
     return this.lastTxnId;
   }

@@ -100,3 +100,24 @@ t.test('rows carry the monitored columns only (defaults for those), all columns 
   all.applyUpdates2({ Bridge: { [U1]: { initial: { name: 'br-int' } } } });
   t.ok(Object.keys(all.table('Bridge').get(U1) ?? {}).includes('fail_mode'), 'every schema column without a column list');
 });
+
+t.test('generation moves with every applied update, snapshot and clear; rows are replaced, not mutated', async (t) => {
+  const r = new Replica(schema, ['Bridge']);
+  const g0 = r.generation;
+  r.applyUpdates2({ Bridge: { [U1]: { initial: { name: 'a' } } } });
+  const g1 = r.generation;
+  t.ok(g1 > g0, 'update2');
+  const before = r.table('Bridge').get(U1);
+  r.applyUpdates2({ Bridge: { [U1]: { modify: { name: 'b' } } } });
+  t.ok(r.generation > g1, 'modify');
+  t.equal(before?.['name'], 'a', 'the row read before the modify is unchanged (derived state keyed on the generation stays sound)');
+  const g2 = r.generation;
+  r.applyUpdates({ Bridge: { [U1]: { new: { name: 'c' } } } });
+  t.ok(r.generation > g2, 'update (v1)');
+  const g3 = r.generation;
+  r.replaceWithSnapshot({ Bridge: {} }, 2);
+  t.ok(r.generation > g3, 'snapshot');
+  const g4 = r.generation;
+  r.clear();
+  t.ok(r.generation > g4, 'clear');
+});

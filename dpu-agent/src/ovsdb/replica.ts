@@ -20,6 +20,7 @@ type Columns = Readonly<Record<string, ColumnSchema>>;
 
 export class Replica {
   private readonly tables = new Map<string, Map<string, Row>>();
+  private gen = 0;
   /** Per table, the columns a new row gets default values for (cached per schema). */
   private readonly defaultCols = new Map<string, [string, ColumnSchema][]>();
 
@@ -47,12 +48,21 @@ export class Replica {
     return t;
   }
 
+  /**
+   * Bumped by every update applied (and by clear): state derived from the rows is still
+   * valid while this is unchanged. Rows are never mutated in place, only replaced.
+   */
+  get generation(): number {
+    return this.gen;
+  }
+
   tableNames(): string[] {
     return [...this.tables.keys()];
   }
 
   /** monitor (v1) `update` / initial reply. */
   applyUpdates(updates: unknown): RowChange[] {
+    this.gen++;
     const changes: RowChange[] = [];
     for (const [table, rows] of this.entries(updates)) {
       const t = this.tables.get(table);
@@ -76,6 +86,7 @@ export class Replica {
 
   /** `update2`/`update3` and monitor_cond(_since) replies with found=true. */
   applyUpdates2(updates: unknown): RowChange[] {
+    this.gen++;
     const changes: RowChange[] = [];
     for (const [table, rows] of this.entries(updates)) {
       const t = this.tables.get(table);
@@ -116,6 +127,7 @@ export class Replica {
    * reconnect produces neither duplicate nor missing events.
    */
   replaceWithSnapshot(updates: unknown, version: 1 | 2): RowChange[] {
+    this.gen++;
     const fresh = new Replica(this.schema, this.tables.keys(), this.monitored);
     if (version === 1) fresh.applyUpdates(updates);
     else fresh.applyUpdates2(updates);
@@ -134,6 +146,7 @@ export class Replica {
   }
 
   clear(): void {
+    this.gen++;
     for (const t of this.tables.values()) t.clear();
   }
 
