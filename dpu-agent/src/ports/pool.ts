@@ -333,19 +333,19 @@ export class VfPool extends EventEmitter implements VfPoolApi {
         const [lifted, plug] = await Promise.allSettled([
           this.opts.quarantine.lift(rep.name),
           this.opts.ovs.transact(
-          plugOps({
-            bridge: this.opts.bridge,
-            representor: rep.name,
-            pf: rep.pf,
-            vf: rep.vf,
-            lsp,
-            mac: port.mac,
-            key,
-            peer,
-            leaseTime: new Date(this.now()).toISOString(),
-            ...(countersBase ? { countersBase } : {}),
-            ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
-          }),
+            plugOps({
+              bridge: this.opts.bridge,
+              representor: rep.name,
+              pf: rep.pf,
+              vf: rep.vf,
+              lsp,
+              mac: port.mac,
+              key,
+              peer,
+              leaseTime: new Date(this.now()).toISOString(),
+              ...(countersBase ? { countersBase } : {}),
+              ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
+            }),
           ),
         ]);
         plugged = plug.status === 'fulfilled';
