@@ -4,6 +4,7 @@ import { NamedUuid, Uuid, strMap } from '../../dpu-agent/src/ovsdb/atoms.ts';
 import { eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
+import { PLUG_IFACE_OP, plugOps } from '../../dpu-agent/src/ports/lease.ts';
 import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
 import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
 import { type AttachmentKey, keyString } from '../../dpu-agent/src/ports/types.ts';
@@ -141,6 +142,11 @@ async function until(cond: () => boolean, tries = 200): Promise<void> {
 async function brPorts(r: Rig): Promise<string[]> {
   return (await ovsVsctl(r.ovs.unixRemote, 'list-ports', 'br-int')).split('\n').filter(Boolean).sort();
 }
+
+t.test("the plug's Interface insert sits at PLUG_IFACE_OP (the ovn-installed wait watches the row it creates)", async (t) => {
+  const ops = plugOps({ bridge: 'br-int', representor: 'pf0vf0', pf: 0, vf: 0, lsp: 'default_x', mac: '0a:58:0a:f4:01:0a', key: { pod: { namespace: 'default', name: 'x', uid: '00000000-0000-4000-8000-000000000001' }, sandboxId: 's', ifname: 'eth0' }, peer: 'host1', leaseTime: new Date(0).toISOString() });
+  t.match(ops[PLUG_IFACE_OP], { op: 'insert', table: 'Interface', row: { name: 'pf0vf0' } });
+});
 
 t.test('allocate: authorised against OVN, MAC/IP from OVN, one plug txn, quarantine lifted; retry returns the same VF', async (t) => {
   const r = await rig(t);

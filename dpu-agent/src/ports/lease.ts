@@ -140,6 +140,9 @@ export function plugOps(s: PlugSpec): Operation[] {
   ];
 }
 
+/** Index of the Interface insert in plugOps: its result carries the new row's uuid. */
+export const PLUG_IFACE_OP = 1;
+
 /**
  * Remove the representor's Port from the bridge; Port and Interface are
  * non-root rows and are garbage-collected with it.

@@ -8,7 +8,7 @@ import type { OvsdbClient } from '../ovsdb/client.ts';
 import { type Monitor, type MonitorRequests, coversRequests } from '../ovsdb/monitor.ts';
 import { op } from '../ovsdb/ops.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
-import { EXT, type Lease, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
+import { EXT, type Lease, PLUG_IFACE_OP, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
 import type { OvnView, PodPort } from './ovn.ts';
 import type { Quarantine } from './quarantine.ts';
 import {
@@ -355,7 +355,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
         const agentMs = t1 - t0;
         // Where the agent's time went: lookups and checks, VF MAC (+ counter base), lift + plug transaction.
         const phasesMs = { checks: round2(tChecked - t0), mac: round2(tMac - tChecked), plug: round2(t1 - tMac) };
-        await this.waitInstalled(rep.name, signal);
+        await this.waitInstalled(rep.name, plug.value[PLUG_IFACE_OP]?.uuid, signal);
         const lease = this.findLease(key);
         if (!lease) throw new PortsError('plug-failed', `lease for ${lsp} vanished while waiting for ovn-installed`);
         const a = this.toAttachment(lease, port);
@@ -393,7 +393,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       throw new PortsError('ovn-not-installed', `${l.lsp} options:iface-id-ver changed since the plug`);
     }
     try {
-      await this.waitInstalled(l.representor, undefined);
+      await this.waitInstalled(l.representor, l.interfaceUuid, undefined);
     } catch (err) {
       // Same rule as a fresh allocation: a lease that never became usable is undone, not left behind.
       if (err instanceof PortsError && err.reason === 'ovn-not-installed') await this.releaseLease(l, 'ovn-not-installed');
@@ -433,13 +433,16 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     }
   }
 
-  private waitInstalled(representor: string, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * `ifaceUuid`: the plugged Interface row. Checked by uuid on every replica change — a scan
+   * by name cost each of N concurrent waiters a pass over every Interface per change event.
+   */
+  private waitInstalled(representor: string, ifaceUuid: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const m = this.monitor as Monitor;
     const installed = (): boolean => {
-      for (const row of m.table('Interface').values()) {
-        if (row['name'] === representor) return strMap(row['external_ids']).get(EXT.ovnInstalled) === 'true';
-      }
-      return false;
+      const byUuid = ifaceUuid !== undefined ? m.table('Interface').get(ifaceUuid) : undefined;
+      const row = byUuid?.['name'] === representor ? byUuid : [...m.table('Interface').values()].find((r) => r['name'] === representor);
+      return row !== undefined && strMap(row['external_ids']).get(EXT.ovnInstalled) === 'true';
     };
     return this.waitFor(installed, this.opts.ovnInstalledTimeoutMs, signal).then((r) => {
       if (r === 'aborted') throw new PortsError('ovn-not-installed', 'request cancelled while waiting for ovn-installed');
