@@ -342,6 +342,7 @@ export async function main(argv: string[]): Promise<number> {
         api_concurrent_ms: { ...stats(apiBurst.ms), failed: apiBurst.failed },
         agent_ms_excl_ovn_installed: { seq: stats([...shimSeq.agent, ...apiSeq.agent]), concurrent: stats([...shimBurst.agent, ...apiBurst.agent]) },
         agent_phases_api_seq_ms: apiSeq.phases,
+        agent_phases_api_concurrent_ms: apiBurst.phases,
         ovnk_seq_ms: stats(ovnkSeq.ms),
         ovnk_concurrent_ms: { ...stats(ovnkBurst.ms), failed: ovnkBurst.failed },
         ratio_vs_ovnk: {
