@@ -1,6 +1,6 @@
 import t from 'tap';
 import { NamedUuid } from './atoms.ts';
-import { encodeOperation, eq, op, operationColumns, suffixNamedUuids } from './ops.ts';
+import { encodeOperation, op, operationColumns } from './ops.ts';
 
 t.test('encodes the add-port transaction exactly as the C IDL does (reference A5)', async (t) => {
   const ops = [
@@ -40,19 +40,4 @@ t.test('operationColumns lists every column an op names (checked against the sch
     ['name', 'ports'],
   );
   t.same(operationColumns(op.wait('T', [], ['a'], '==', [{ b: 1 }])).sort(), ['a', 'b']);
-});
-
-t.test('suffixNamedUuids renames every uuid-name and every reference to one, and nothing else', async (t) => {
-  const ops = [
-    op.insert('Interface', { name: 'i', external_ids: new Map([['k', 'v']]) }, 'iface'),
-    op.insert('Port', { name: 'p', interfaces: [new NamedUuid('iface')] }, 'port'),
-    op.mutate('Bridge', [eq('name', 'br-int')], [['ports', 'insert', [new NamedUuid('port')]]]),
-    op.update('Bridge', [eq('name', 'br-int')], { controller: new NamedUuid('port') }),
-    op.wait('Port', [eq('name', 'p')], ['name'], '==', [], 0),
-    op.comment('c'),
-  ];
-  const out = suffixNamedUuids(ops, '_b7').map(encodeOperation);
-  t.same(out, ops.map(encodeOperation).map((o) => JSON.parse(JSON.stringify(o).replaceAll('"iface"', '"iface_b7"').replaceAll('"port"', '"port_b7"'))));
-  t.equal(JSON.stringify(out).match(/named-uuid/g)?.length, 3, 'three references, all renamed');
-  t.same(ops.map(encodeOperation)[1], { op: 'insert', table: 'Port', row: { name: 'p', interfaces: ['set', [['named-uuid', 'iface']]] }, 'uuid-name': 'port' }, 'the input is not changed');
 });

@@ -1,4 +1,4 @@
-import { type Atom, NamedUuid, type Value, encodeRow, encodeValue } from './atoms.ts';
+import { type Atom, type Value, encodeRow, encodeValue } from './atoms.ts';
 
 // Transaction operations as plain values (RFC 7047 §5.2). Reconcilers return
 // arrays of these; only OvsdbClient.transact puts them on the wire, so unit
@@ -119,34 +119,4 @@ export function operationColumns(o: Operation): string[] {
   if ((o.op === 'select' && o.columns) || o.op === 'wait') for (const c of o.columns ?? []) cols.add(c);
   if (o.op === 'wait') for (const r of o.rows) for (const k of Object.keys(r)) cols.add(k);
   return [...cols];
-}
-
-/**
- * The same operations with every uuid-name (and every reference to one) suffixed, so
- * several transactions' operations can share one transaction (txn-batch.ts) without
- * their named-uuids colliding. A `commit` or `abort` is left as it is: callers that
- * batch do not send those.
- */
-export function suffixNamedUuids(ops: readonly Operation[], suffix: string): Operation[] {
-  const atom = (a: Atom): Atom => (a instanceof NamedUuid ? new NamedUuid(a.name + suffix) : a);
-  const value = (v: Value): Value => (v instanceof Map ? new Map([...v].map(([k, x]) => [atom(k), atom(x)])) : Array.isArray(v) ? v.map(atom) : atom(v));
-  const row = (r: RowData): RowData => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, value(v)]));
-  const where = (w: readonly Condition[]): Condition[] => w.map((c) => (typeof c === 'boolean' ? c : [c[0], c[1], value(c[2])]));
-  return ops.map((o): Operation => {
-    switch (o.op) {
-      case 'insert':
-        return { ...o, row: row(o.row), ...(o.uuidName !== undefined ? { uuidName: o.uuidName + suffix } : {}) };
-      case 'select':
-      case 'delete':
-        return { ...o, where: where(o.where) };
-      case 'update':
-        return { ...o, where: where(o.where), row: row(o.row) };
-      case 'mutate':
-        return { ...o, where: where(o.where), mutations: o.mutations.map(([c, m, v]) => [c, m, value(v)] as const) };
-      case 'wait':
-        return { ...o, where: where(o.where), rows: o.rows.map(row) };
-      default:
-        return o;
-    }
-  });
 }

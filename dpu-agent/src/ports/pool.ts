@@ -7,7 +7,6 @@ import { strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
 import { type Monitor, type MonitorRequests, coversRequests } from '../ovsdb/monitor.ts';
 import { op } from '../ovsdb/ops.ts';
-import { TxnBatcher } from '../ovsdb/txn-batch.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
 import { EXT, type Lease, PLUG_IFACE_OP, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
 import type { OvnView, PodPort } from './ovn.ts';
@@ -96,7 +95,6 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   private readonly missingSince = new Map<string, number>();
   private started = false;
   private readonly now: () => number;
-  private readonly txns: TxnBatcher;
   private leaseMemo: { monitor: Monitor; generation: number; leases: readonly Lease[] } | undefined;
   /** Leased representors whose netdev vanished. */
   private readonly broken = new Set<string>();
@@ -109,8 +107,6 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     if (opts.monitor && !coversRequests(opts.monitor.requests, POOL_MONITOR)) throw new TypeError('VfPool: the shared monitor does not cover POOL_MONITOR');
     this.hw = opts.hw;
     this.log = opts.logger.child({ component: 'ports' });
-    // Plugs and unplugs of a burst share transactions (group commit, ovsdb/txn-batch.ts).
-    this.txns = new TxnBatcher(opts.ovs, { onBatch: (members) => this.log.debug({ members }, 'OVSDB group commit') });
     this.now = opts.now ?? Date.now;
   }
 
@@ -336,7 +332,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
         const tMac = performance.now();
         const [lifted, plug] = await Promise.allSettled([
           this.opts.quarantine.lift(rep.name),
-          this.txns.transact(
+          this.opts.ovs.transact(
             plugOps({
               bridge: this.opts.bridge,
               representor: rep.name,
@@ -633,7 +629,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     if (curCfg() > 0) {
       try {
         // same as: ovs-vsctl (without --no-wait) -- the next_cfg += 1 / wait for cur_cfg
-        const res = await this.txns.transact([
+        const res = await this.opts.ovs.transact([
           op.mutate('Open_vSwitch', [], [['next_cfg', '+=', 1]]),
           op.select('Open_vSwitch', [], ['next_cfg']),
           op.comment(`dpu-agent: wait for ovs-vswitchd to drop ${representor}`),
@@ -651,7 +647,7 @@ export class VfPool extends EventEmitter implements VfPoolApi {
     const m = this.monitor as Monitor;
     const port = [...m.table('Port').entries()].find(([, r]) => r['name'] === representor);
     if (!port) return;
-    await this.txns.transact(unplugOps(this.opts.bridge, port[0], representor));
+    await this.opts.ovs.transact(unplugOps(this.opts.bridge, port[0], representor));
   }
 
   // ---- helpers ---------------------------------------------------------------------
