@@ -3,8 +3,8 @@
 // same `Quarantine` interface, so the VF pool does not change:
 //   apply: drop filter FIRST, then link down, then flush addresses;
 //   lift:  link up, then remove the drop filter LAST.
-// The pool calls `lift` with the plug (after the VF MAC is set) and `apply` as the
-// first step of a release, so an unleased representor never forwards.
+// The pool calls `lift` as the last step before the plug and `apply` as the first
+// step of a release, so an unleased representor never forwards.
 //
 // The drop filter, same as:
 //   tc qdisc add dev pf0vf3 clsact

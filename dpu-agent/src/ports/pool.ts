@@ -319,43 +319,40 @@ export class VfPool extends EventEmitter implements VfPoolApi {
       let plugged = false;
       const tChecked = performance.now();
       try {
-        // Order matters: MAC first (the host must never see the previous tenant's), then the
-        // quarantine lift and the plug. Those two run together: until the plug commits the
-        // representor is on no bridge and forwards nowhere, so a lift that lands first opens
-        // no window (the order before was lift, then plug: the same state in between), and a
-        // failure of either is rolled back from what actually happened.
+        // Order matters: MAC first (the host must never see the previous tenant's), quarantine lifted
+        // last before the plug — before it, not alongside: with the two run together a lab pod once
+        // had no connectivity when its ADD returned (CI, 1 of 6 runs of the reboot test). Suspected
+        // cause: ovs-vswitchd sets a new port's flags from its own view of them and can write the
+        // link back DOWN, the mirror of why a released representor is re-quarantined only after
+        // vswitchd acks (requarantineAfterVswitchd).
         // The base the new tenant's counters start from (whatever the VF carried before is not
         // theirs), read while the MAC is set: the representor is down and forwards nothing yet.
         const [, counted] = await Promise.all([this.opts.hw.setVfMac(rep, port.mac), this.opts.counters?.read([rep.name])]);
         const countersBase = counted?.get(rep.name);
         signal?.throwIfAborted();
         const tMac = performance.now();
-        const [lifted, plug] = await Promise.allSettled([
-          this.opts.quarantine.lift(rep.name),
-          this.opts.ovs.transact(
-            plugOps({
-              bridge: this.opts.bridge,
-              representor: rep.name,
-              pf: rep.pf,
-              vf: rep.vf,
-              lsp,
-              mac: port.mac,
-              key,
-              peer,
-              leaseTime: new Date(this.now()).toISOString(),
-              ...(countersBase ? { countersBase } : {}),
-              ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
-            }),
-          ),
-        ]);
-        plugged = plug.status === 'fulfilled';
-        if (plug.status === 'rejected') throw plug.reason;
-        if (lifted.status === 'rejected') throw lifted.reason;
+        await this.opts.quarantine.lift(rep.name);
+        const plugResults = await this.opts.ovs.transact(
+          plugOps({
+            bridge: this.opts.bridge,
+            representor: rep.name,
+            pf: rep.pf,
+            vf: rep.vf,
+            lsp,
+            mac: port.mac,
+            key,
+            peer,
+            leaseTime: new Date(this.now()).toISOString(),
+            ...(countersBase ? { countersBase } : {}),
+            ...(port.ifaceIdVer !== undefined ? { ifaceIdVer: port.ifaceIdVer } : {}),
+          }),
+        );
+        plugged = true;
         const t1 = performance.now();
         const agentMs = t1 - t0;
-        // Where the agent's time went: lookups and checks, VF MAC (+ counter base), lift + plug transaction.
+        // Where the agent's time went: lookups and checks, VF MAC (+ counter base), lift then plug transaction.
         const phasesMs = { checks: round2(tChecked - t0), mac: round2(tMac - tChecked), plug: round2(t1 - tMac) };
-        await this.waitInstalled(rep.name, plug.value[PLUG_IFACE_OP]?.uuid, signal);
+        await this.waitInstalled(rep.name, plugResults[PLUG_IFACE_OP]?.uuid, signal);
         const lease = this.findLease(key);
         if (!lease) throw new PortsError('plug-failed', `lease for ${lsp} vanished while waiting for ovn-installed`);
         const a = this.toAttachment(lease, port);

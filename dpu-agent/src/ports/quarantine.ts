@@ -3,10 +3,9 @@ import { defaultRunner } from '../hw/emulated.ts';
 import type { CommandRunner, Representor } from '../hw/types.ts';
 
 // A representor that is not leased must not forward anything (DESIGN §1). The
-// pool calls `lift` only once the VF carries its tenant's MAC, together with the
-// plug (a representor on no bridge forwards nowhere, so it does not matter which
-// lands first), and `apply` as the very first step of a release, so there is no
-// window where an unleased representor forwards. The TC drop filter (offload/) stacks on the same
+// pool calls `lift` as the very last step before plugging and `apply` as the
+// very first step of a release, so there is no window where an unleased
+// representor forwards. The TC drop filter (offload/) stacks on the same
 // interface; this base one keeps the representor administratively down.
 
 export interface Quarantine {
