@@ -8,26 +8,14 @@
 // socket (the host API, OVSDB) there, so a failed restore is fatal.
 import { closeSync, openSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { HwError } from '../errors.ts';
 import { RtNetlink, type RtNetlinkOptions } from '../tc/socket.ts';
+import { libcFunction } from '../util/libc.ts';
 
 const CLONE_NEWNET = 0x40000000;
 
 type SetNs = (fd: number, nstype: number) => number;
-let setnsFn: SetNs | null | undefined;
-
-function libcSetns(): SetNs | null {
-  if (setnsFn !== undefined) return setnsFn;
-  try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as typeof import('koffi');
-    setnsFn = koffi.load('libc.so.6').func('int setns(int fd, int nstype)') as SetNs;
-  } catch {
-    setnsFn = null;
-  }
-  return setnsFn;
-}
+const libcSetns = (): SetNs | null => libcFunction<SetNs>('int setns(int fd, int nstype)');
 
 /** `ip netns` names only: no path tricks. */
 export function netnsPath(name: string): string {

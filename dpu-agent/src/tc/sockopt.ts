@@ -8,7 +8,7 @@
 // with our port id) and call libc's setsockopt through koffi (prebuilt FFI, no
 // compiler at install time). Failure is not fatal: errors then carry errno only.
 import { readdirSync, readlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { libcFunction } from '../util/libc.ts';
 import { readU16, readU32 } from './nl.ts';
 
 const SOL_SOCKET = 1;
@@ -24,23 +24,11 @@ interface Libc {
   getsockopt: (fd: number, level: number, name: number, val: Buffer, len: Buffer) => number;
 }
 
-let libc: Libc | null | undefined;
-
 function loadLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as typeof import('koffi');
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      setsockopt: lib.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as Libc['setsockopt'],
-      getsockname: lib.func('int getsockname(int fd, void *addr, void *len)') as Libc['getsockname'],
-      getsockopt: lib.func('int getsockopt(int fd, int level, int name, void *val, void *len)') as Libc['getsockopt'],
-    };
-  } catch {
-    libc = null;
-  }
-  return libc;
+  const setsockopt = libcFunction<Libc['setsockopt']>('int setsockopt(int fd, int level, int name, void *val, uint32_t len)');
+  const getsockname = libcFunction<Libc['getsockname']>('int getsockname(int fd, void *addr, void *len)');
+  const getsockopt = libcFunction<Libc['getsockopt']>('int getsockopt(int fd, int level, int name, void *val, void *len)');
+  return setsockopt && getsockname && getsockopt ? { setsockopt, getsockname, getsockopt } : null;
 }
 
 /** The fd of this process's netlink socket bound to `port` for `protocol`, or undefined. */

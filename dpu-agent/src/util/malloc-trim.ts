@@ -6,22 +6,10 @@
 // arena (madvise DONTNEED); it costs well under a millisecond at this size.
 // glibc only: on other libcs (musl has no malloc_trim) this is a no-op.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { libcFunction } from './libc.ts';
 
 type MallocTrim = (pad: number) => number;
-let trimFn: MallocTrim | null | undefined;
-
-function libcMallocTrim(): MallocTrim | null {
-  if (trimFn !== undefined) return trimFn;
-  try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as typeof import('koffi');
-    trimFn = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as MallocTrim;
-  } catch {
-    trimFn = null;
-  }
-  return trimFn;
-}
+const libcMallocTrim = (): MallocTrim | null => libcFunction<MallocTrim>('int malloc_trim(size_t pad)');
 
 /** Resident set size in bytes (VmRSS: in kB whatever the page size, 4 KiB or ARM's 64 KiB). */
 export function rssBytes(): number {
