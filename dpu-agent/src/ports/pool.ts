@@ -433,12 +433,13 @@ export class VfPool extends EventEmitter implements VfPoolApi {
   /**
    * `ifaceUuid`: the plugged Interface row. Checked by uuid on every replica change — a scan
    * by name cost each of N concurrent waiters a pass over every Interface per change event.
+   * Until the row reaches the replica it is simply not installed yet; by name only when
+   * the caller has no uuid.
    */
   private waitInstalled(representor: string, ifaceUuid: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const m = this.monitor as Monitor;
     const installed = (): boolean => {
-      const byUuid = ifaceUuid !== undefined ? m.table('Interface').get(ifaceUuid) : undefined;
-      const row = byUuid?.['name'] === representor ? byUuid : [...m.table('Interface').values()].find((r) => r['name'] === representor);
+      const row = ifaceUuid !== undefined ? m.table('Interface').get(ifaceUuid) : [...m.table('Interface').values()].find((r) => r['name'] === representor);
       return row !== undefined && strMap(row['external_ids']).get(EXT.ovnInstalled) === 'true';
     };
     return this.waitFor(installed, this.opts.ovnInstalledTimeoutMs, signal).then((r) => {
