@@ -1,7 +1,7 @@
 // Hand-made Ethernet frames for the attack tests — what a root tenant on the host
 // can put on a VF: forged source MAC/IP, gratuitous ARP for someone else's address.
 // Builders are pure; `sendFrames` writes them on an AF_PACKET socket through libc
-// (koffi, as tc/sockopt.ts does), so no packet tool (scapy, mausezahn) is needed.
+// (koffi, as netlink/sockopt.ts does), so no packet tool (scapy, mausezahn) is needed.
 //   node --import tsx scripts/labkit/rawframe.ts send DEV COUNT HEXFRAME     (inside the netns)
 //   node --import tsx scripts/labkit/rawframe.ts capture DEV MS NEEDLEHEX…  (counts matching frames)
 import koffi from 'koffi';

@@ -20,7 +20,7 @@ import { MetricsServer } from '../../dpu-agent/src/metrics/server.ts';
 import { OffloadCollector } from '../../dpu-agent/src/offload/collector.ts';
 import { FakeTc } from '../../dpu-agent/src/offload/fake-tc.ts';
 import { decodeFilterMessage, type TcFilter } from '../../dpu-agent/src/tc/index.ts';
-import { NLMSG_DONE, parseMessages } from '../../dpu-agent/src/tc/nl.ts';
+import { NLMSG_DONE, parseMessages } from '../../dpu-agent/src/netlink/nl.ts';
 import { synthesize, toDatagrams } from './tc-dump.ts';
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);

@@ -50,7 +50,7 @@ import {
   type TcFilter,
 } from '../../dpu-agent/src/tc/index.ts';
 import { decodeFilterMessage, encodeFilterMessage } from '../../dpu-agent/src/tc/filter.ts';
-import { encodeMessage, parseMessages, NLMSG_DONE, NLM_F_MULTI } from '../../dpu-agent/src/tc/nl.ts';
+import { encodeMessage, parseMessages, NLMSG_DONE, NLM_F_MULTI } from '../../dpu-agent/src/netlink/nl.ts';
 import { RTM_NEWTFILTER } from '../../dpu-agent/src/tc/tcmsg.ts';
 import { compareWithTcJson } from '../../dpu-agent/src/tc/testdata/tcjson.ts';
 

@@ -15,7 +15,7 @@ import { OffloadCollector } from '../../dpu-agent/src/offload/collector.ts';
 import { UnixctlOvsView, countFlows } from '../../dpu-agent/src/offload/ovs-view.ts';
 import { sysfsIfindex } from '../../dpu-agent/src/offload/tc-api.ts';
 import { Tc, TC_PARENT_INGRESS, encodeDumpRequest } from '../../dpu-agent/src/tc/index.ts';
-import { encodeMessage } from '../../dpu-agent/src/tc/nl.ts';
+import { encodeMessage } from '../../dpu-agent/src/netlink/nl.ts';
 
 const fail = (msg: string): never => {
   console.log(`not ok - offload-probe: ${msg}`);

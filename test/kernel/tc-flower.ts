@@ -40,7 +40,7 @@ import {
   type FlowerKey,
   type TcAction,
 } from '../../dpu-agent/src/tc/index.ts';
-import { encodeMessage } from '../../dpu-agent/src/tc/nl.ts';
+import { encodeMessage } from '../../dpu-agent/src/netlink/nl.ts';
 import { compareWithTcJson } from '../../dpu-agent/src/tc/testdata/tcjson.ts';
 
 const SELF = fileURLToPath(import.meta.url);

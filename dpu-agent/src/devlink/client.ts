@@ -1,12 +1,12 @@
-// devlink client: one generic netlink socket (tc/socket.ts with NETLINK_GENERIC),
+// devlink client: one generic netlink socket (netlink/socket.ts with NETLINK_GENERIC),
 // the family id resolved once through nlctrl. Thin I/O over codec.ts. Replaces a
 // `devlink` process per call (~10 ms each on the DPU's ARM cores):
 //   same as: devlink -j port show; devlink -j port show pci/…/N;
 //            devlink port function set pci/…/N hw_addr MAC
 import { DevlinkError, NetlinkError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AttrWriter } from '../tc/nl.ts';
-import { NETLINK_GENERIC, RtNetlink, type RtNetlinkOptions } from '../tc/socket.ts';
+import type { AttrWriter } from '../netlink/nl.ts';
+import { NETLINK_GENERIC, RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import {
   DEVLINK_GENL_NAME,
   type DevlinkPort,

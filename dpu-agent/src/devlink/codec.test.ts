@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { AttrWriter, HOST_LE, NLA_F_NESTED, encodeMessage, getBytes, getString, getU32, parseAttrs, parseMessages, parseNested } from '../tc/nl.ts';
+import { AttrWriter, HOST_LE, NLA_F_NESTED, encodeMessage, getBytes, getString, getU32, parseAttrs, parseMessages, parseNested } from '../netlink/nl.ts';
 import {
   DEVLINK_ATTR_PORT_FUNCTION,
   DEVLINK_CMD_PORT_DEL,

@@ -24,7 +24,7 @@ import {
   hu16,
   hu32,
   stringAt,
-} from '../tc/nl.ts';
+} from '../netlink/nl.ts';
 
 export const GENL_HDRLEN = 4;
 

@@ -15,7 +15,7 @@
 // /run/netns (a leased VF at restart, a scrub on release).
 import { execFile } from 'node:child_process';
 import { HwError, NetlinkError } from '../errors.ts';
-import type { RtNetlink } from '../tc/socket.ts';
+import type { RtNetlink } from '../netlink/socket.ts';
 import { listNetns, openRtNetlinkIn } from './netns.ts';
 import { compareVf, normaliseVfMac, parseRepresentorName, representorName } from './representor.ts';
 import { type LinkInfo, RtLinks } from './rtlink.ts';

@@ -1,8 +1,8 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { createSocket } from 'node:dgram';
-import { parseHeader, writeU16, writeU32, writeU64 } from '../tc/nl.ts';
-import { RtNetlink } from '../tc/socket.ts';
+import { parseHeader, writeU16, writeU32, writeU64 } from '../netlink/nl.ts';
+import { RtNetlink } from '../netlink/socket.ts';
 import { RtLinkCounters, type VfCounters, ZERO_COUNTERS, formatCounters, parseCounters, podView, rebase } from './link-stats.ts';
 import { decodeLink, encodeGetLink, encodeLinkDump } from './rtlink.ts';
 

@@ -4,7 +4,7 @@
 // tenant must not see the previous one's traffic. Representor netdevs live on the
 // DPU on both backends, so this is one reader for both.
 //   same as: ip -s -j link show dev pf0vf3
-import type { RtNetlink } from '../tc/socket.ts';
+import type { RtNetlink } from '../netlink/socket.ts';
 import { type LinkStats, RtLinks } from './rtlink.ts';
 
 /** Traffic of a VF as the pod sees it (its rx = the representor's tx). */

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { RawNetlinkSocket } from 'netlink';
 import { NetlinkSocketError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { getString, getU32, parseAttrs, parseMessages, readU32 } from '../tc/nl.ts';
+import { getString, getU32, parseAttrs, parseMessages, readU32 } from '../netlink/nl.ts';
 
 const NETLINK_ROUTE = 0;
 export const RTNLGRP_LINK = 1;

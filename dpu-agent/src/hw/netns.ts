@@ -9,7 +9,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { HwError } from '../errors.ts';
-import { RtNetlink, type RtNetlinkOptions } from '../tc/socket.ts';
+import { RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import { libcFunction } from '../util/libc.ts';
 
 const CLONE_NEWNET = 0x40000000;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { AttrWriter, encodeMessage, parseMessages } from '../tc/nl.ts';
+import { AttrWriter, encodeMessage, parseMessages } from '../netlink/nl.ts';
 import { decodeLink, encodeGetLink, encodeLinkDump, encodeSetLinkAddress, encodeSetLinkUp } from './rtlink.ts';
 
 t.test('RTM_NEWLINK by name, IFF_UP in flags and change', async (t) => {
@@ -59,7 +59,7 @@ t.test('sets a real link down and up in a netns, and names a missing one', async
     'ip',
     ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '-e', `
       const { RtLinkQuarantine } = await import(${here('./rtlink.ts')});
-      const { RtNetlink } = await import(${here('../tc/socket.ts')});
+      const { RtNetlink } = await import(${here('../netlink/socket.ts')});
       const { execFileSync } = await import('node:child_process');
       const nl = new RtNetlink();
       const q = new RtLinkQuarantine(nl);

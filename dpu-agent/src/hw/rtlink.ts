@@ -5,7 +5,7 @@
 //            ip addr flush dev pf0vf3
 import { HwError, NetlinkError, NetlinkMalformedError } from '../errors.ts';
 import type { Quarantine } from '../ports/quarantine.ts';
-import { bytesToMac, macToBytes } from '../tc/addr.ts';
+import { bytesToMac, macToBytes } from '../netlink/addr.ts';
 import {
   AttrWriter,
   NLM_F_ACK,
@@ -23,8 +23,8 @@ import {
   readU32,
   writeU16,
   writeU32,
-} from '../tc/nl.ts';
-import type { RtNetlink } from '../tc/socket.ts';
+} from '../netlink/nl.ts';
+import type { RtNetlink } from '../netlink/socket.ts';
 import { withNetnsFd } from './netns.ts';
 
 const RTM_NEWLINK = 16;

@@ -116,7 +116,7 @@ t.test('cache: at most one dump per interval, single-flight, stale served while 
 t.test('real kernel terse dumps (recorded in the lane from OVS): flags and counters are there', async (t) => {
   const { readFileSync } = await import('node:fs');
   const { fileURLToPath } = await import('node:url');
-  const { parseMessages } = await import('../tc/nl.ts');
+  const { parseMessages } = await import('../netlink/nl.ts');
   const { decodeFilterMessage, RTM_NEWTFILTER } = await import('../tc/index.ts');
   const dir = fileURLToPath(new URL('../tc/testdata/', import.meta.url));
   const load = (name: string) =>

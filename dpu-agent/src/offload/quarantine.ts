@@ -29,7 +29,7 @@ import type { AddrInfo, RtLinks } from '../hw/rtlink.ts';
 import type { CommandRunner, Representor } from '../hw/types.ts';
 import type { Logger } from '../log.ts';
 import type { Quarantine } from '../ports/quarantine.ts';
-import { AttrWriter } from '../tc/nl.ts';
+import { AttrWriter } from '../netlink/nl.ts';
 import {
   ETH_P_ALL,
   TC_H_CLSACT,

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
-import { parseMessages } from '../tc/nl.ts';
+import { parseMessages } from '../netlink/nl.ts';
 import { RTM_DELCHAIN, RTM_DELQDISC, RTM_DELTFILTER, RTM_NEWCHAIN, RTM_NEWQDISC, RTM_NEWTFILTER, RTNLGRP_TC, decodeTcMsg } from '../tc/tcmsg.ts';
 
 const TC_TYPES = new Set([RTM_NEWTFILTER, RTM_DELTFILTER, RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWCHAIN, RTM_DELCHAIN]);

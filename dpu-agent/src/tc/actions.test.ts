@@ -14,7 +14,7 @@ import {
   verdictName,
   type TcAction,
 } from './actions.ts';
-import { AttrWriter, parseAttrs } from './nl.ts';
+import { AttrWriter, parseAttrs } from '../netlink/nl.ts';
 import { TCA_STATS_PKT64, encodeStats, decodeStats, splitCounters, ticksToMs } from './stats.ts';
 
 function roundTrip(a: TcAction): TcAction {

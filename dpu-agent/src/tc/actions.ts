@@ -3,7 +3,7 @@
 // linux/pkt_cls.h (TCA_ACT_*, tc_gen, TC_ACT_*), linux/pkt_sched.h (tc_police).
 // The action list is a nest whose children are numbered 1..n in execution order
 // (TCA_ACT_MAX_PRIO = 32; OVS refuses more, lib/tc.c).
-import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from './addr.ts';
+import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from '../netlink/addr.ts';
 import { decodeEncOptsAt, encodeEncOpts, type EncOpts } from './encopts.ts';
 import {
   type AttrWriter,
@@ -27,7 +27,7 @@ import {
   writeS32,
   writeU16,
   writeU32,
-} from './nl.ts';
+} from '../netlink/nl.ts';
 import { decodeStatsAt, decodeTmAt, encodeStats, encodeTm, type ActionStats, type TcfTm } from './stats.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../errors.ts';
 
@@ -507,7 +507,7 @@ function readRateSpec(b: Buffer, at: number): RateSpec {
 }
 
 // ---------------------------------------------------------------------------
-// Decoding: in place over the received buffer (nl.ts "range decoders"); the
+// Decoding: in place over the received buffer (netlink/nl.ts "range decoders"); the
 // NlAttr entry points are thin wrappers.
 
 /** Decodes TCA_FLOWER_ACT: children ordered by their 1-based priority. */

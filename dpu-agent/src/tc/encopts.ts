@@ -3,8 +3,8 @@
 // (pkt_cls.h TCA_FLOWER_KEY_ENC_OPTS_* / tc_tunnel_key.h TCA_TUNNEL_KEY_ENC_OPTS_*).
 // One GENEVE nest per option, as iproute2 (flower_parse_geneve_opts) and the
 // kernel dump (fl_dump_key_geneve_opt) do.
-import { hexToBytes } from './addr.ts';
-import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, nbe16, needLen, overrun, rawAttrAt } from './nl.ts';
+import { hexToBytes } from '../netlink/addr.ts';
+import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, nbe16, needLen, overrun, rawAttrAt } from '../netlink/nl.ts';
 
 export const ENC_OPTS_GENEVE = 1;
 export const ENC_OPTS_VXLAN = 2;

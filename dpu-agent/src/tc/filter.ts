@@ -26,7 +26,7 @@ import {
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
-} from './nl.ts';
+} from '../netlink/nl.ts';
 import { splitCounters, type ActionStats, type Counters } from './stats.ts';
 import {
   RTM_DELTFILTER,

@@ -8,7 +8,7 @@
 // order (OVS lib/tc.c nl_msg_put_u16(TCA_FLOWER_KEY_VLAN_ID); iproute2 f_flower.c
 // addattr16). Keys whose mask is all-zero are not dumped by the kernel
 // (fl_dump_key_val) and should not be sent (OVS nl_msg_put_masked_value).
-import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from './addr.ts';
+import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from '../netlink/addr.ts';
 import { decodeActionsAt, encodeActions, type TcAction } from './actions.ts';
 import { decodeEncOptsAt, encodeEncOpts, type EncOpts } from './encopts.ts';
 import {
@@ -28,7 +28,7 @@ import {
   overrun,
   rawAttrAt,
   stringAt,
-} from './nl.ts';
+} from '../netlink/nl.ts';
 import { TcInvalidError } from '../errors.ts';
 
 export const TCA_FLOWER_CLASSID = 1;
@@ -62,7 +62,7 @@ export const CT_STATE = { NEW: 1, ESTABLISHED: 2, RELATED: 4, TRACKED: 8, INVALI
 /**
  * Every match field we understand. Masks are separate fields: an absent mask
  * with a present value means "exact" (the kernel fills all-ones when the mask
- * attribute is missing, fl_set_key_val). Addresses are canonical text (addr.ts).
+ * attribute is missing, fl_set_key_val). Addresses are canonical text (netlink/addr.ts).
  */
 export interface FlowerKey {
   indev?: string;

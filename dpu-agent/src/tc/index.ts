@@ -6,4 +6,4 @@ export * from './actions.ts';
 export * from './stats.ts';
 export * from './encopts.ts';
 export * from './tcmsg.ts';
-export { RtNetlink, type RtNetlinkOptions } from './socket.ts';
+export { RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';

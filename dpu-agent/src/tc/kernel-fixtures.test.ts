@@ -6,7 +6,7 @@ import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { decodeFilterMessage, encodeFilterMessage, isFlower, type FlowerFilter } from './filter.ts';
-import { parseMessages, NLMSG_DONE } from './nl.ts';
+import { parseMessages, NLMSG_DONE } from '../netlink/nl.ts';
 import { RTM_NEWTFILTER } from './tcmsg.ts';
 import { compareWithTcJson } from './testdata/tcjson.ts';
 

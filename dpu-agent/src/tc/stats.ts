@@ -7,7 +7,7 @@
 // come as TCA_STATS_PKT64 right after the BASIC/BASIC_HW they replace
 // (net/core/gen_stats.c ___gnet_stats_copy_basic).
 // Counters are JS numbers: exact up to 2^53−1, then rounded (relative error < 2^-52).
-import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, hu64, needLen, overrun, rawAttrAt, writeU32, writeU64 } from './nl.ts';
+import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, hu64, needLen, overrun, rawAttrAt, writeU32, writeU64 } from '../netlink/nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
 export const TCA_STATS_BASIC = 1;

@@ -26,8 +26,8 @@ import {
   NLM_F_EXCL,
   NLM_F_REPLACE,
   NLM_F_REQUEST,
-} from './nl.ts';
-import { RtNetlink, type RtNetlinkOptions } from './socket.ts';
+} from '../netlink/nl.ts';
+import { RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import {
   RTM_DELQDISC,
   RTM_DELTFILTER,

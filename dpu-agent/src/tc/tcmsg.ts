@@ -1,6 +1,6 @@
 // struct tcmsg and the tc handle arithmetic (include/uapi/linux/rtnetlink.h,
 // include/uapi/linux/pkt_sched.h). Pure.
-import { HOST_LE, readS32, readU32, writeS32, writeU32 } from './nl.ts';
+import { HOST_LE, readS32, readU32, writeS32, writeU32 } from '../netlink/nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
 // rtnetlink message types (rtnetlink.h)

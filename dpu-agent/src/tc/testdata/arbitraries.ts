@@ -2,13 +2,13 @@
 // canonical form the decoder produces (zero tc_gen fields omitted, addresses in
 // canonical text). Used by the round-trip tests.
 import fc from 'fast-check';
-import { bytesToHex, bytesToIpv4, bytesToIpv6, bytesToMac } from '../addr.ts';
+import { bytesToHex, bytesToIpv4, bytesToIpv6, bytesToMac } from '../../netlink/addr.ts';
 import type { ActionParams, Bitfield32, RateSpec, TcAction } from '../actions.ts';
 import { gotoChain, jump } from '../actions.ts';
 import type { EncOpts } from '../encopts.ts';
 import type { FlowerFilter } from '../filter.ts';
 import type { FlowerFlags, FlowerKey } from '../flower.ts';
-import type { RawAttr } from '../nl.ts';
+import type { RawAttr } from '../../netlink/nl.ts';
 import type { ActionStats, TcfTm } from '../stats.ts';
 
 const opt = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a, { nil: undefined });

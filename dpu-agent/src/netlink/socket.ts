@@ -3,7 +3,7 @@
 // waits, ENOBUFS. rtnetlink (NETLINK_ROUTE, the default) for tc and links; the same
 // class speaks generic netlink (NETLINK_GENERIC: devlink/) — the framing, ACKs,
 // dumps and extack are the same, only the message bodies differ.
-// Thin I/O: framing and decoding live in nl.ts / filter.ts / devlink/codec.ts.
+// Thin I/O: framing and decoding live in nl.ts, tc/filter.ts and devlink/codec.ts.
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
