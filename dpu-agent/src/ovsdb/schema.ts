@@ -10,6 +10,8 @@ export interface BaseType {
   readonly type: AtomicType;
   readonly refTable?: string;
   readonly refType?: 'strong' | 'weak';
+  /** The only values the atom may take (RFC 7047 §3.2 <base-type> "enum"), if restricted. */
+  readonly enum?: readonly (string | number | boolean)[];
 }
 
 export interface ColumnType {
@@ -107,7 +109,17 @@ function parseBase(j: unknown, where: string): BaseType {
     type: atomic(o['type'], where),
     ...(typeof o['refTable'] === 'string' ? { refTable: o['refTable'] } : {}),
     ...(o['refType'] === 'weak' || o['refType'] === 'strong' ? { refType: o['refType'] } : {}),
+    ...(o['enum'] !== undefined ? { enum: parseEnum(o['enum'], where) } : {}),
   };
+}
+
+/** An enum is a set of atoms: `["set", [...]]`, or one bare atom. */
+function parseEnum(j: unknown, where: string): (string | number | boolean)[] {
+  const items = Array.isArray(j) && j[0] === 'set' && Array.isArray(j[1]) ? (j[1] as unknown[]) : [j];
+  return items.map((a) => {
+    if (typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean') return a;
+    throw new OvsdbSchemaError(`${where}: bad enum value ${JSON.stringify(a)}`);
+  });
 }
 
 function atomic(j: unknown, where: string): AtomicType {
