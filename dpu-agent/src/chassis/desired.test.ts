@@ -1,8 +1,8 @@
 import t from 'tap';
 import type { ChassisConfig } from '../config.ts';
-import { NamedUuid, type Row, Uuid } from '../ovsdb/atoms.ts';
+import { NamedUuid, Uuid } from '../ovsdb/atoms.ts';
 import { op } from '../ovsdb/ops.ts';
-import { desiredExternalIds, desiredOtherConfig, planChassis } from './desired.ts';
+import { type ChassisRow, desiredExternalIds, desiredOtherConfig, planChassis } from './desired.ts';
 
 // planChassis is pure: rows in (as the replica holds them, built with the atoms
 // module), ops out. Every assertion is on the op values (STYLE §2).
@@ -41,7 +41,7 @@ const OTHER: ReadonlyArray<[string, string]> = [
 ];
 
 /** The Open_vSwitch row as the monitor delivers it (maps as Map, sets as arrays, `_uuid` a Uuid). */
-function ovsRow(opts: { ext?: Array<[string, string]>; other?: Array<[string, string]>; bridges?: Uuid[] } = {}): Row {
+function ovsRow(opts: { ext?: Array<[string, string]>; other?: Array<[string, string]>; bridges?: Uuid[] } = {}): ChassisRow<'Open_vSwitch'> {
   return {
     _uuid: OVS_UUID,
     external_ids: new Map(opts.ext ?? EXT_IDS),
@@ -50,7 +50,7 @@ function ovsRow(opts: { ext?: Array<[string, string]>; other?: Array<[string, st
   };
 }
 
-function brRow(over: Partial<Record<string, Row[string]>> = {}): Row {
+function brRow(over: Partial<Record<keyof ChassisRow<'Bridge'> | 'ports', unknown>> = {}): ChassisRow<'Bridge'> {
   return {
     _uuid: BR_UUID,
     name: 'br-int',
@@ -59,7 +59,7 @@ function brRow(over: Partial<Record<string, Row[string]>> = {}): Row {
     other_config: new Map([['disable-in-band', 'true']]),
     ports: [BR_PORT_UUID],
     ...over,
-  } as Row;
+  } as ChassisRow<'Bridge'>;
 }
 
 const comment = op.comment('dpu-agent: chassis dpu-0');
@@ -144,7 +144,7 @@ t.test('foreign keys and other bridges are not ours to touch', async (t) => {
     other: [...OTHER, ['max-idle', '10000']],
     bridges: [BR_UUID, EX_UUID],
   });
-  const brEx: Row = { _uuid: EX_UUID, name: 'br-ex', fail_mode: [], datapath_type: 'netdev', other_config: new Map() };
+  const brEx: ChassisRow<'Bridge'> = { _uuid: EX_UUID, name: 'br-ex', fail_mode: [], datapath_type: 'netdev', other_config: new Map() };
   const br = brRow({ other_config: new Map([['disable-in-band', 'true'], ['hwaddr', '00:11:22:33:44:55']]) });
   t.strictSame(planChassis(CFG, ovs, [brEx, br]), { differences: [], ops: [] });
 });
@@ -266,7 +266,7 @@ t.test('bridge other_config drift → mutate of only disable-in-band', async (t)
 });
 
 t.test('bridge missing but root present: wait guard + inserts, attached to the existing root row', async (t) => {
-  const brEx: Row = { _uuid: EX_UUID, name: 'br-ex', fail_mode: [], datapath_type: 'system', other_config: new Map() };
+  const brEx: ChassisRow<'Bridge'> = { _uuid: EX_UUID, name: 'br-ex', fail_mode: [], datapath_type: 'system', other_config: new Map() };
   const plan = planChassis(CFG, ovsRow({ bridges: [EX_UUID] }), [brEx]);
   t.strictSame(plan.ops, [
     // Fails the txn if br-int appeared since our read, instead of creating a second one.
@@ -296,10 +296,10 @@ t.test('bridge missing and keys changed: one transaction, one Open_vSwitch mutat
 t.test('pure: inputs are not modified and the same inputs give the same plan', async (t) => {
   const ovs = ovsRow({ ext: [['system-id', 'old']] });
   const br = brRow({ fail_mode: [] });
-  const before = JSON.stringify([...(ovs['external_ids'] as Map<string, string>)]);
+  const before = JSON.stringify([...ovs.external_ids]);
   const a = planChassis(CFG, ovs, [br]);
   const b = planChassis(CFG, ovs, [br]);
   t.strictSame(a, b);
-  t.equal(JSON.stringify([...(ovs['external_ids'] as Map<string, string>)]), before);
-  t.strictSame(br['fail_mode'], []);
+  t.equal(JSON.stringify([...ovs.external_ids]), before);
+  t.strictSame(br.fail_mode, []);
 });

@@ -1,10 +1,18 @@
 import type { ChassisConfig } from '../config.ts';
-import { NamedUuid, type Row, strMap } from '../ovsdb/atoms.ts';
+import { NamedUuid, type Value } from '../ovsdb/atoms.ts';
+import { type RowOf, vswitchColumns } from '../ovsdb/model/index.ts';
 import { type Mutation, type Operation, eq, op } from '../ovsdb/ops.ts';
 
 // Pure: what the local Open_vSwitch DB must say for ovn-controller to act as
 // this chassis, and the smallest set of ops that gets it there from what the
 // replica shows. No ops when nothing differs, so a restart writes nothing.
+
+/** What the chassis reconciler reads (ovsdb/model: its monitor request and the row types). */
+export const CHASSIS_VIEW = vswitchColumns({
+  Open_vSwitch: ['external_ids', 'other_config', 'bridges'],
+  Bridge: ['name', 'fail_mode', 'datapath_type', 'other_config'],
+});
+export type ChassisRow<T extends keyof typeof CHASSIS_VIEW.selection> = RowOf<typeof CHASSIS_VIEW, T>;
 
 export type DriftKind = 'chassis-external-ids' | 'chassis-other-config' | 'bridge-missing' | 'bridge-config';
 
@@ -45,21 +53,21 @@ export function desiredOtherConfig(c: ChassisConfig): Map<string, string | undef
  * @param ovs   the single Open_vSwitch row (undefined if the DB was never initialised)
  * @param bridges all Bridge rows
  */
-export function planChassis(c: ChassisConfig, ovs: Row | undefined, bridges: Iterable<Row>): ChassisPlan {
+export function planChassis(c: ChassisConfig, ovs: ChassisRow<'Open_vSwitch'> | undefined, bridges: Iterable<ChassisRow<'Bridge'>>): ChassisPlan {
   const differences: Difference[] = [];
   const ops: Operation[] = [];
-  const ovsWhere = ovs ? [eq('_uuid', ovs['_uuid'] as NonNullable<Row[string]>)] : [];
+  const ovsWhere = ovs ? [eq('_uuid', ovs._uuid)] : [];
 
   if (!ovs) {
     // ovs-vsctl init does this; an empty DB has no root row and ovs-vswitchd would do nothing.
     ops.push(op.insert('Open_vSwitch', {}, 'ovs'));
   }
-  const ext = mapOps('external_ids', 'chassis-external-ids', desiredExternalIds(c), strMap(ovs?.['external_ids']), differences);
-  const other = mapOps('other_config', 'chassis-other-config', desiredOtherConfig(c), strMap(ovs?.['other_config']), differences);
+  const ext = mapOps('external_ids', 'chassis-external-ids', desiredExternalIds(c), ovs?.external_ids ?? NONE, differences);
+  const other = mapOps('other_config', 'chassis-other-config', desiredOtherConfig(c), ovs?.other_config ?? NONE, differences);
   const mutations: Mutation[] = [...ext, ...other];
   const ovsTarget = ovs ? ovsWhere : [eq('_uuid', new NamedUuid('ovs'))];
 
-  const br = [...bridges].find((b) => b['name'] === c.bridge);
+  const br = [...bridges].find((b) => b.name === c.bridge);
   if (!br) {
     differences.push({ kind: 'bridge-missing', key: c.bridge, want: 'present', have: undefined });
     // same as: ovs-vsctl add-br br-int -- set Bridge br-int fail_mode=secure datapath_type=… other_config:disable-in-band=true
@@ -82,25 +90,25 @@ export function planChassis(c: ChassisConfig, ovs: Row | undefined, bridges: Ite
     );
     mutations.push(['bridges', 'insert', [new NamedUuid('br')]]);
   } else {
-    const row: Record<string, Row[string]> = {};
-    const failMode = first(br['fail_mode']);
+    const row: Record<string, Value> = {};
+    const failMode = first(br.fail_mode);
     if (failMode !== 'secure') {
       differences.push({ kind: 'bridge-config', key: 'fail_mode', want: 'secure', have: failMode });
       row['fail_mode'] = ['secure'];
     }
-    if (br['datapath_type'] !== c.datapathType) {
-      differences.push({ kind: 'bridge-config', key: 'datapath_type', want: c.datapathType, have: String(br['datapath_type'] ?? '') });
+    if (br.datapath_type !== c.datapathType) {
+      differences.push({ kind: 'bridge-config', key: 'datapath_type', want: c.datapathType, have: br.datapath_type });
       row['datapath_type'] = c.datapathType;
     }
     const brOps = mapOps(
       'other_config',
       'bridge-config',
       new Map([['disable-in-band', 'true']]),
-      strMap(br['other_config']),
+      br.other_config,
       differences,
     );
-    if (Object.keys(row).length > 0) ops.push(op.update('Bridge', [eq('_uuid', br['_uuid'] as NonNullable<Row[string]>)], row));
-    if (brOps.length > 0) ops.push(op.mutate('Bridge', [eq('_uuid', br['_uuid'] as NonNullable<Row[string]>)], brOps));
+    if (Object.keys(row).length > 0) ops.push(op.update('Bridge', [eq('_uuid', br._uuid)], row));
+    if (brOps.length > 0) ops.push(op.mutate('Bridge', [eq('_uuid', br._uuid)], brOps));
   }
   if (mutations.length > 0) ops.push(op.mutate('Open_vSwitch', ovsTarget, mutations));
   if (ops.length > 0) ops.push(op.comment(`dpu-agent: chassis ${c.systemId}`));
@@ -116,7 +124,7 @@ function mapOps(
   column: string,
   kind: DriftKind,
   want: Map<string, string | undefined>,
-  have: Map<string, string>,
+  have: ReadonlyMap<string, string>,
   differences: Difference[],
 ): Array<readonly [string, 'delete' | 'insert', string[] | Map<string, string>]> {
   const del: string[] = [];
@@ -135,7 +143,10 @@ function mapOps(
   return out;
 }
 
-function first(v: Row[string] | undefined): string | undefined {
-  if (Array.isArray(v)) return v.length > 0 ? String(v[0]) : undefined;
-  return v === undefined ? undefined : String(v);
+const NONE: ReadonlyMap<string, string> = new Map();
+
+/** A 0..1 column's value; a bare atom (the wire's 1-element set, RFC 7047 §5.1) counts as that element. */
+function first(v: readonly string[] | string): string | undefined {
+  if (Array.isArray(v)) return v[0];
+  return v as string;
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
-import { type ChassisPlan, type Difference, type DriftKind, planChassis } from './desired.ts';
+import { CHASSIS_VIEW, type ChassisPlan, type Difference, type DriftKind, planChassis } from './desired.ts';
 
 // Keeps the chassis identity and br-int as configured. The first pass after
 // (re)connecting applies the config; any difference found later, when the
@@ -49,10 +49,7 @@ export class ChassisReconciler extends EventEmitter {
 
   /** Start watching; resolves when the chassis first matches the config. */
   async start(): Promise<void> {
-    const m = this.opts.client.monitor({
-      Open_vSwitch: { columns: ['external_ids', 'other_config', 'bridges'] },
-      Bridge: { columns: ['name', 'fail_mode', 'datapath_type', 'other_config'] },
-    });
+    const m = this.opts.client.monitor(CHASSIS_VIEW.requests);
     this.monitor = m;
     // A resync after reconnect is a fresh start: differences then are applied, not counted as drift
     // unless the replica had converged before and the server changed in between.
@@ -77,8 +74,8 @@ export class ChassisReconciler extends EventEmitter {
   plan(): ChassisPlan {
     const m = this.monitor;
     if (!m) return { differences: [], ops: [] };
-    const ovs = [...m.table('Open_vSwitch').values()][0];
-    return planChassis(this.opts.config, ovs, m.table('Bridge').values());
+    const ovs = [...CHASSIS_VIEW.rows(m, 'Open_vSwitch').values()][0];
+    return planChassis(this.opts.config, ovs, CHASSIS_VIEW.rows(m, 'Bridge').values());
   }
 
   private schedule(): void {

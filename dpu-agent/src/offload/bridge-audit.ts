@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import { type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
+import { Uuid } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
+import { type RowOf, vswitchColumns } from '../ovsdb/model/index.ts';
 import { type Monitor, type MonitorRequests, coversRequests } from '../ovsdb/monitor.ts';
 import { type Operation, eq, op } from '../ovsdb/ops.ts';
 import { leaseFromInterface } from '../ports/lease.ts';
@@ -19,25 +20,33 @@ export interface ForeignPort {
   readonly interfaces: readonly { name: string; type: string; ifaceId: string | undefined }[];
 }
 
+/** What the audit reads (ovsdb/model: the monitor request and the row types). */
+const VIEW = vswitchColumns({
+  Bridge: ['name', 'ports'],
+  Port: ['name', 'interfaces', 'external_ids'],
+  Interface: ['name', 'type', 'external_ids'],
+});
+type AuditRow<T extends keyof typeof VIEW.selection> = RowOf<typeof VIEW, T>;
+
 /** Pure: the foreign ports on `bridge`, given the Bridge/Port/Interface tables. */
 export function findForeignPorts(
   bridge: string,
-  bridges: ReadonlyMap<string, Row>,
-  ports: ReadonlyMap<string, Row>,
-  interfaces: ReadonlyMap<string, Row>,
+  bridges: ReadonlyMap<string, AuditRow<'Bridge'>>,
+  ports: ReadonlyMap<string, AuditRow<'Port'>>,
+  interfaces: ReadonlyMap<string, AuditRow<'Interface'>>,
 ): ForeignPort[] {
-  const br = [...bridges.values()].find((b) => b['name'] === bridge);
+  const br = [...bridges.values()].find((b) => b.name === bridge);
   if (!br) return [];
   const out: ForeignPort[] = [];
-  for (const pu of (br['ports'] as unknown[]) ?? []) {
-    const port = ports.get(String(pu));
+  for (const pu of br.ports) {
+    const port = ports.get(pu.value);
     if (!port) continue;
-    const ifaces = ((port['interfaces'] as unknown[]) ?? []).map((iu) => interfaces.get(String(iu))).filter((r): r is Row => r !== undefined);
-    if (port['name'] === bridge || ifaces.every((i) => owned(port, i))) continue;
+    const ifaces = port.interfaces.map((iu) => interfaces.get(iu.value)).filter((r) => r !== undefined);
+    if (port.name === bridge || ifaces.every((i) => owned(port, i))) continue;
     out.push({
-      portUuid: String(pu),
-      name: String(port['name']),
-      interfaces: ifaces.map((i) => ({ name: String(i['name']), type: String(i['type'] ?? ''), ifaceId: strMap(i['external_ids']).get('iface-id') })),
+      portUuid: pu.value,
+      name: port.name,
+      interfaces: ifaces.map((i) => ({ name: i.name, type: i.type, ifaceId: i.external_ids.get('iface-id') })),
     });
   }
   return out;
@@ -47,13 +56,13 @@ export function findForeignPorts(
  * ovn-controller tags its tunnel and patch ports on the Port row (encaps.c, patch.c:
  * ovsrec_port_set_external_ids), not the Interface; either row's tag counts.
  */
-function owned(port: Row, i: Row): boolean {
-  const ext = new Map([...strMap(port['external_ids']), ...strMap(i['external_ids'])]);
-  const type = String(i['type'] ?? '');
+function owned(port: AuditRow<'Port'>, i: AuditRow<'Interface'>): boolean {
+  const tagged = (k: string): boolean => port.external_ids.has(k) || i.external_ids.has(k);
+  const type = i.type;
   // ovn-controller's tunnels to other chassis (encaps.c).
-  if (ext.has('ovn-chassis-id') && ['geneve', 'vxlan', 'stt'].includes(type)) return true;
+  if (tagged('ovn-chassis-id') && ['geneve', 'vxlan', 'stt'].includes(type)) return true;
   // ovn-controller's patch ports to provider bridges / l3 gateways (patch.c).
-  if (type === 'patch' && [...ext.keys()].some((k) => k.startsWith('ovn-') && k.endsWith('-port'))) return true;
+  if (type === 'patch' && [...port.external_ids.keys(), ...i.external_ids.keys()].some((k) => k.startsWith('ovn-') && k.endsWith('-port'))) return true;
   return leaseFromInterface(i) !== undefined;
 }
 
@@ -75,11 +84,7 @@ export function claimedIfaceIds(foreign: readonly ForeignPort[]): string[] {
 }
 
 /** What the audit reads; a shared monitor given in `monitor` must cover it. */
-export const BRIDGE_AUDIT_MONITOR: MonitorRequests = {
-  Bridge: { columns: ['name', 'ports'] },
-  Port: { columns: ['name', 'interfaces', 'external_ids'] },
-  Interface: { columns: ['name', 'type', 'external_ids'] },
-};
+export const BRIDGE_AUDIT_MONITOR: MonitorRequests = VIEW.requests;
 
 export interface BridgeAuditOptions {
   readonly client: OvsdbClient;
@@ -138,7 +143,7 @@ export class BridgeAudit extends EventEmitter {
   private async pass(): Promise<void> {
     const m = this.monitor;
     if (!m || !this.opts.client.connected) return;
-    const foreign = findForeignPorts(this.opts.bridge, m.table('Bridge'), m.table('Port'), m.table('Interface'));
+    const foreign = findForeignPorts(this.opts.bridge, VIEW.rows(m, 'Bridge'), VIEW.rows(m, 'Port'), VIEW.rows(m, 'Interface'));
     // Forget ports that are gone, so a re-added one is seen again.
     const present = new Set(foreign.map((f) => f.portUuid));
     for (const u of this.handled) if (!present.has(u)) this.handled.delete(u);

@@ -1,4 +1,5 @@
-import { NamedUuid, type Row, Uuid, strMap } from '../ovsdb/atoms.ts';
+import { NamedUuid, type Row, Uuid } from '../ovsdb/atoms.ts';
+import type { InterfaceRow } from '../ovsdb/model/vswitch.ts';
 import { type Condition, type Mutation, type Operation, eq, op } from '../ovsdb/ops.ts';
 import { type VfCounters, formatCounters, parseCounters } from '../hw/link-stats.ts';
 import type { AttachmentKey } from './types.ts';
@@ -60,9 +61,17 @@ export interface Lease {
   readonly ifaceIdVer?: string;
 }
 
+/** The Interface columns a lease is read from (a monitor selecting them, ovsdb/model). */
+export type LeaseRow = Pick<InterfaceRow, '_uuid' | 'name' | 'external_ids'>;
+
 /** Decode a lease from an Interface row; undefined if the row carries none (e.g. br-int's own port, a patch port). */
-export function leaseFromInterface(row: Row): Lease | undefined {
-  const ext = strMap(row['external_ids']);
+export function leaseFromInterface(row: LeaseRow): Lease | undefined;
+/** @deprecated an untyped replica row: read it through an ovsdb/model column selection (a LeaseRow). */
+export function leaseFromInterface(row: Row): Lease | undefined;
+export function leaseFromInterface(row: LeaseRow | Row): Lease | undefined {
+  // A replica row monitored with these columns has this shape whether or not it was read typed.
+  const r = row as LeaseRow;
+  const ext = r.external_ids;
   const ns = ext.get(EXT.podNamespace);
   const name = ext.get(EXT.podName);
   const uid = ext.get(EXT.podUid);
@@ -75,14 +84,14 @@ export function leaseFromInterface(row: Row): Lease | undefined {
   return {
     key: { pod: { namespace: ns, name, uid }, sandboxId, ifname },
     lsp,
-    representor: String(row['name']),
+    representor: r.name,
     pf,
     vf,
     mac: ext.get(EXT.attachedMac) ?? '',
     peer: ext.get(EXT.peer) ?? '',
     leaseTime: ext.get(EXT.leaseTime) ?? '',
     ovnInstalled: ext.get(EXT.ovnInstalled) === 'true',
-    interfaceUuid: String(row['_uuid']),
+    interfaceUuid: r._uuid.value,
     ...optional('countersBase', parseCounters(ext.get(EXT.countersBase))),
     ...optional('ifaceIdVer', ext.get(EXT.ifaceIdVer)),
   };

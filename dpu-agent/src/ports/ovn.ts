@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import { type Row, strMap } from '../ovsdb/atoms.ts';
 import type { OvsdbClient } from '../ovsdb/client.ts';
+import { type RowOf, ovnNbColumns } from '../ovsdb/model/index.ts';
 import type { Monitor } from '../ovsdb/monitor.ts';
 import { contains, hostOf, parseCidr, parseIp } from './ip.ts';
 
@@ -28,6 +28,14 @@ export interface PodPort {
   readonly ifaceIdVer: string | undefined;
   readonly up: boolean;
 }
+
+/** What the view reads from the Northbound DB (ovsdb/model: the monitor request and the row types). */
+const VIEW = ovnNbColumns({
+  Logical_Switch_Port: ['name', 'addresses', 'dynamic_addresses', 'options', 'external_ids', 'type', 'up'],
+  Logical_Switch: ['name', 'ports', 'other_config'],
+  Logical_Router_Port: ['name', 'networks'],
+});
+type NbRow<T extends keyof typeof VIEW.selection> = RowOf<typeof VIEW, T>;
 
 export interface OvnViewOptions {
   readonly client: OvsdbClient;
@@ -61,18 +69,14 @@ export class OvnView extends EventEmitter {
 
   async start(): Promise<void> {
     await this.opts.client.start();
-    const m = this.opts.client.monitor({
-      Logical_Switch_Port: { columns: ['name', 'addresses', 'dynamic_addresses', 'options', 'external_ids', 'type', 'up'] },
-      Logical_Switch: { columns: ['name', 'ports', 'other_config'] },
-      Logical_Router_Port: { columns: ['name', 'networks'] },
-    });
+    const m = this.opts.client.monitor(VIEW.requests);
     m.on('change', (c) => {
       if (c.table === 'Logical_Switch') {
-        this.indexSwitchPorts(c.uuid, c.old, c.new);
+        this.indexSwitchPorts(c.uuid, VIEW.changed('Logical_Switch', c.old), VIEW.changed('Logical_Switch', c.new));
         return;
       }
       if (c.table !== 'Logical_Switch_Port') return;
-      const name = String((c.new ?? c.old)?.['name'] ?? '');
+      const name = VIEW.changed('Logical_Switch_Port', c.new ?? c.old)?.name ?? '';
       if (c.kind === 'delete') {
         if (this.byName.get(name) === c.uuid) this.byName.delete(name);
       } else {
@@ -108,12 +112,12 @@ export class OvnView extends EventEmitter {
     const m = this.monitor;
     if (!m) return undefined;
     const uuid = this.byName.get(lsp);
-    const row = uuid ? m.table('Logical_Switch_Port').get(uuid) : undefined;
-    if (!row || String(row['type'] ?? '') !== '') return undefined;
+    const row = uuid ? VIEW.row(m, 'Logical_Switch_Port', uuid) : undefined;
+    if (!row || row.type !== '') return undefined;
     const addr = firstAddress(row);
     if (!addr) return undefined;
     const lsUuid = this.switchOf.get(uuid as string);
-    const ls = lsUuid ? m.table('Logical_Switch').get(lsUuid) : undefined;
+    const ls = lsUuid ? VIEW.row(m, 'Logical_Switch', lsUuid) : undefined;
     const nets = ls ? this.switchNetworks(ls) : [];
     const ips = addr.ips.map((ip) => {
       const net = nets.find((n) => contains(n.cidr, ip));
@@ -121,9 +125,9 @@ export class OvnView extends EventEmitter {
       return `${ip}/${net ? net.cidr.prefix : fam === 4 ? 32 : 128}`;
     });
     const gateways = addr.ips.flatMap((ip) => nets.filter((n) => n.gateway && contains(n.cidr, ip)).map((n) => n.gateway as string));
-    const options = strMap(row['options']);
-    const ext = strMap(row['external_ids']);
-    const up = Array.isArray(row['up']) ? row['up'][0] === true : row['up'] === true;
+    const options = row.options;
+    const ext = row.external_ids;
+    const up = row.up[0] === true;
     return {
       lsp,
       mac: addr.mac,
@@ -136,10 +140,10 @@ export class OvnView extends EventEmitter {
     };
   }
 
-  private indexSwitchPorts(ls: string, old: Row | undefined, next: Row | undefined): void {
-    const now = new Set(((next?.['ports'] as unknown[] | undefined) ?? []).map(String));
-    for (const p of (old?.['ports'] as unknown[] | undefined) ?? []) {
-      const u = String(p);
+  private indexSwitchPorts(ls: string, old: NbRow<'Logical_Switch'> | undefined, next: NbRow<'Logical_Switch'> | undefined): void {
+    const now = new Set((next?.ports ?? []).map((p) => p.value));
+    for (const p of old?.ports ?? []) {
+      const u = p.value;
       if (!now.has(u) && this.switchOf.get(u) === ls) this.switchOf.delete(u);
     }
     for (const u of now) this.switchOf.set(u, ls);
@@ -150,22 +154,22 @@ export class OvnView extends EventEmitter {
    * switch (LSP type=router → options:router-port → LRP.networks) gives both;
    * other_config:subnet (what ovn-kubernetes sets) gives the prefix when there is no router.
    */
-  private switchNetworks(ls: Row): Array<{ cidr: NonNullable<ReturnType<typeof parseCidr>>; gateway?: string }> {
+  private switchNetworks(ls: NbRow<'Logical_Switch'>): Array<{ cidr: NonNullable<ReturnType<typeof parseCidr>>; gateway?: string }> {
     const m = this.monitor as Monitor;
     const out: Array<{ cidr: NonNullable<ReturnType<typeof parseCidr>>; gateway?: string }> = [];
-    const lsps = m.table('Logical_Switch_Port');
-    const lrps = [...m.table('Logical_Router_Port').values()];
-    for (const p of ls['ports'] as unknown[]) {
-      const r = lsps.get(String(p));
-      if (!r || r['type'] !== 'router') continue;
-      const lrpName = strMap(r['options']).get('router-port');
-      const lrp = lrps.find((x) => x['name'] === lrpName);
-      for (const n of (lrp?.['networks'] as string[] | undefined) ?? []) {
+    const lsps = VIEW.rows(m, 'Logical_Switch_Port');
+    const lrps = [...VIEW.rows(m, 'Logical_Router_Port').values()];
+    for (const p of ls.ports) {
+      const r = lsps.get(p.value);
+      if (!r || r.type !== 'router') continue;
+      const lrpName = r.options.get('router-port');
+      const lrp = lrps.find((x) => x.name === lrpName);
+      for (const n of lrp?.networks ?? []) {
         const cidr = parseCidr(n);
         if (cidr) out.push({ cidr, gateway: hostOf(n) });
       }
     }
-    const oc = strMap(ls['other_config']);
+    const oc = ls.other_config;
     for (const k of ['subnet', 'ipv6_prefix']) {
       const v = oc.get(k);
       const cidr = v ? parseCidr(k === 'ipv6_prefix' && !v.includes('/') ? `${v}/64` : v) : undefined;
@@ -176,10 +180,9 @@ export class OvnView extends EventEmitter {
 }
 
 /** "MAC IP…" from addresses (or dynamic_addresses when addresses says "dynamic"). */
-function firstAddress(row: Row): { mac: string; ips: string[] } | undefined {
-  const list = (row['addresses'] as string[] | undefined) ?? [];
-  for (const entry of list) {
-    const text = entry === 'dynamic' ? ((row['dynamic_addresses'] as string[] | undefined)?.[0] ?? '') : entry;
+function firstAddress(row: NbRow<'Logical_Switch_Port'>): { mac: string; ips: string[] } | undefined {
+  for (const entry of row.addresses) {
+    const text = entry === 'dynamic' ? (row.dynamic_addresses[0] ?? '') : entry;
     const [mac, ...ips] = text.trim().split(/\s+/);
     if (mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) return { mac: mac.toLowerCase(), ips };
   }
