@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ConnectionClosedError, NotLeaderError, OvsdbError, ProtocolError, RpcError } from '../errors.ts';
+import { ConnectionClosedError, OvsdbError, ProtocolError } from '../errors.ts';
 import { JsonRpcConnection } from '../jsonrpc/connection.ts';
 import { type Remote, formatRemote, parseRemotes } from '../jsonrpc/remote.ts';
 import type { TlsFiles } from '../jsonrpc/transport.ts';
@@ -9,6 +9,7 @@ import { type Row, decodeRow, decodeValue } from './atoms.ts';
 import { Monitor, type MonitorRequests } from './monitor.ts';
 import { type Operation, encodeOperation, operationColumns } from './ops.ts';
 import { type DatabaseSchema, checkColumns, parseSchema, tableSchema } from './schema.ts';
+import { ServerDbCheck } from './server-db.ts';
 
 // RFC 7047 client with the ovsdb-server(7) extensions, modelled on the C/Python
 // IDL state machine (lib/ovsdb-cs.c): connect → check _Server.Database (cluster
@@ -49,16 +50,6 @@ export interface OpResult {
   readonly rows?: Row[];
 }
 
-export interface ServerDbInfo {
-  readonly model: string;
-  readonly connected: boolean;
-  readonly leader: boolean;
-  readonly index: number | undefined;
-  readonly sid: string | undefined;
-}
-
-const SERVER_MONITOR_ID = ['dpu-agent', '_Server'];
-
 export declare interface OvsdbClient {
   on(event: 'connected', l: (remote: string) => void): this;
   on(event: 'disconnected', l: (err: Error | undefined) => void): this;
@@ -78,8 +69,7 @@ export class OvsdbClient extends EventEmitter {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private nextRemote = 0;
-  /** Highest Raft index seen; a member behind it has stale data (ovsdb-cs.c min_index). */
-  private minIndex = 0;
+  private readonly serverCheck: ServerDbCheck;
   private readonly monitors = new Set<Monitor>();
   private connectedWaiters: Array<() => void> = [];
   private nextMonitorId = 1;
@@ -94,6 +84,7 @@ export class OvsdbClient extends EventEmitter {
     if (list.length === 0) throw new ProtocolError('no remotes');
     this.remotes = list;
     this.log = (opts.logger ?? silentLogger()).child({ component: 'ovsdb', db: opts.database });
+    this.serverCheck = new ServerDbCheck(opts.database, opts.leaderOnly !== false);
   }
 
   get connected(): boolean {
@@ -277,7 +268,7 @@ export class OvsdbClient extends EventEmitter {
       if (this.stopped) throw new ConnectionClosedError('stopped');
       this.handshakeDone = false;
       this.conn = conn;
-      await this.checkServer(conn, name);
+      await this.serverCheck.check(conn, name);
       const schema = parseSchema(await conn.request('get_schema', [this.database]));
       // Without this the server drops us whenever a database is added or converted (ovsdb-server(7) §4.1.18).
       await conn.request('set_db_change_aware', [true]).catch(() => undefined);
@@ -309,50 +300,17 @@ export class OvsdbClient extends EventEmitter {
     };
   }
 
-  /**
-   * Read our database's row in _Server.Database and refuse a member that cannot
-   * serve us: not joined, disconnected from the cluster, not leader (when asked),
-   * or behind what we have already seen (ovsdb_cs_check_server_db__).
-   * Then keep watching it, so a leadership change moves us on.
-   */
-  private async checkServer(conn: JsonRpcConnection, name: string): Promise<void> {
-    let reply: unknown;
-    try {
-      reply = await conn.request('monitor_cond', [
-        '_Server',
-        SERVER_MONITOR_ID,
-        { Database: [{ columns: ['name', 'model', 'connected', 'leader', 'index', 'sid', 'schema'], where: [['name', '==', this.database]] }] },
-      ]);
-    } catch (err) {
-      // Servers before 2.9 have no _Server: nothing to check.
-      if (err instanceof RpcError) return;
-      throw err;
-    }
-    const rows = Object.values(((reply as Record<string, Record<string, unknown>>)['Database'] ?? {}) as Record<string, unknown>);
-    const row = rows[0] as { initial?: unknown } | undefined;
-    if (!row || !row.initial) throw new NotLeaderError(name, `database ${this.database} not served here`);
-    const verdict = this.judge(decodeServerRow(row.initial));
-    if (verdict) throw new NotLeaderError(name, verdict);
-  }
-
-  private judge(info: ServerDbInfo): string | undefined {
-    if (info.model !== 'clustered') return undefined;
-    if (!info.connected) return 'member not connected to the cluster';
-    if (this.opts.leaderOnly !== false && !info.leader) return 'not the leader';
-    if (info.index !== undefined) {
-      if (info.index < this.minIndex) return `stale data (index ${info.index} < ${this.minIndex})`;
-      this.minIndex = info.index;
-    }
-    return undefined;
-  }
-
   private onNotification(conn: JsonRpcConnection, method: string, params: unknown): void {
     if (!Array.isArray(params)) return;
-    const id = JSON.stringify(params[0]);
-    if (id === JSON.stringify(SERVER_MONITOR_ID) && method === 'update2') {
-      this.onServerUpdate(conn, params[1]);
+    if (this.serverCheck.isServerUpdate(method, params)) {
+      const problem = this.serverCheck.problemIn(params[1]);
+      if (problem) {
+        this.log.warn({ remote: conn.name, reason: problem }, 'cluster member no longer usable; moving on');
+        conn.close();
+      }
       return;
     }
+    const id = JSON.stringify(params[0]);
     if (method === 'monitor_canceled') {
       // The db was removed or converted: start over (ovsdb-cs.c does the same).
       this.log.warn({ id }, 'monitor canceled by server; reconnecting');
@@ -366,48 +324,6 @@ export class OvsdbClient extends EventEmitter {
       }
     }
   }
-
-  private onServerUpdate(conn: JsonRpcConnection, updates: unknown): void {
-    const rows = (updates as Record<string, Record<string, Record<string, unknown>>>)['Database'] ?? {};
-    for (const u of Object.values(rows)) {
-      const body = u['modify'] ?? u['initial'] ?? u['insert'];
-      if (u['delete'] !== undefined) {
-        conn.close();
-        return;
-      }
-      if (!body) continue;
-      // modify carries only changed columns; leader/connected are scalars so the diff is the new value.
-      const info = decodeServerRow(body, true);
-      const problem = this.judgePartial(info);
-      if (problem) {
-        this.log.warn({ remote: conn.name, reason: problem }, 'cluster member no longer usable; moving on');
-        conn.close();
-      }
-    }
-  }
-
-  private judgePartial(info: Partial<ServerDbInfo>): string | undefined {
-    if (info.connected === false) return 'member lost cluster connection';
-    if (this.opts.leaderOnly !== false && info.leader === false) return 'leadership moved';
-    if (info.index !== undefined && info.index > this.minIndex) this.minIndex = info.index;
-    return undefined;
-  }
-}
-
-function decodeServerRow(j: unknown, partial?: false): ServerDbInfo;
-function decodeServerRow(j: unknown, partial: true): Partial<ServerDbInfo>;
-function decodeServerRow(j: unknown, partial = false): Partial<ServerDbInfo> {
-  const r = decodeRow(j);
-  const opt = (v: unknown): unknown => (Array.isArray(v) ? v[0] : v);
-  const out: { -readonly [K in keyof ServerDbInfo]?: ServerDbInfo[K] } = {};
-  if ('model' in r || !partial) out.model = String(r['model'] ?? 'standalone');
-  if ('connected' in r || !partial) out.connected = r['connected'] === true;
-  if ('leader' in r || !partial) out.leader = r['leader'] === true;
-  const index = opt(r['index']);
-  if (typeof index === 'number') out.index = index;
-  const sid = opt(r['sid']);
-  if (sid !== undefined) out.sid = String(sid);
-  return out;
 }
 
 function decodeResult(j: unknown, o: Operation | undefined, schema: DatabaseSchema): OpResult {
