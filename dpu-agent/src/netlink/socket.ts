@@ -8,19 +8,8 @@ import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { NetlinkError, NetlinkSocketError, TimeoutError } from '../errors.ts';
-import {
-  type NlMessage,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_NOOP,
-  NLMSG_OVERRUN,
-  NLM_F_DUMP_INTR,
-  errnoName,
-  netlinkError,
-  parseDone,
-  parseError,
-  parseMessages,
-} from './nl.ts';
+import { netlinkError, parseDone, parseError } from './error.ts';
+import { type NlMessage, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP_INTR, parseMessages } from './message.ts';
 import { NETLINK_CAP_ACK, NETLINK_EXT_ACK, enableNetlinkOption } from './sockopt.ts';
 
 export const NETLINK_ROUTE = 0;
@@ -201,7 +190,7 @@ export class RtNetlink {
       if (m.hdr.type === NLMSG_DONE && p.dump) {
         const d = parseDone(m);
         this.finish(p.seq);
-        if (d.errno !== 0) p.reject(new NetlinkError(d.errno, errnoName(d.errno), d.extack.msg, d.extack.offset));
+        if (d.errno !== 0) p.reject(netlinkError(d));
         else if (p.interrupted) {
           // The table changed while we walked it (NLM_F_DUMP_INTR): the caller retries.
           p.reject(new NetlinkError(EINTR, 'EINTR', 'dump interrupted (NLM_F_DUMP_INTR)'));
