@@ -24,6 +24,7 @@ import {
   writeU16,
   writeU32,
 } from '../netlink/nl.ts';
+import { dumpRetrying } from '../netlink/dump.ts';
 import type { RtNetlink } from '../netlink/socket.ts';
 import { withNetnsFd } from './netns.ts';
 
@@ -280,8 +281,6 @@ export function decodeNsid(m: NlMessage): number | undefined {
   return undefined;
 }
 
-const DUMP_RETRIES = 3;
-
 /**
  * Links and addresses of one netns (the socket's). Reads may look into any netns
  * that has an nsid here: RTM_GETLINK with IFLA_TARGET_NETNSID (Linux ≥ 4.15) — how the
@@ -298,20 +297,13 @@ export class RtLinks {
 
   /** Every link of our netns, or of the one `nsid` names (same as: ip -j [-s] link show). */
   async dump(nsid?: number, opts: { stats?: boolean } = {}): Promise<LinkInfo[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const msgs = await this.nl.dump((seq) => encodeLinkDump(seq, nsid, opts.stats), 'link dump');
-        const out: LinkInfo[] = [];
-        for (const m of msgs) {
-          const l = decodeLink(m);
-          if (l) out.push(l);
-        }
-        return out;
-      } catch (err) {
-        // NLM_F_DUMP_INTR: links changed while we walked them.
-        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
-      }
+    const msgs = await dumpRetrying(this.nl, (seq) => encodeLinkDump(seq, nsid, opts.stats), 'link dump');
+    const out: LinkInfo[] = [];
+    for (const m of msgs) {
+      const l = decodeLink(m);
+      if (l) out.push(l);
     }
+    return out;
   }
 
   /** One link, or undefined when there is none (ENODEV; EINVAL for an nsid that names no netns). */
@@ -351,19 +343,13 @@ export class RtLinks {
 
   /** Addresses of our netns (all, or of one link). */
   async addresses(ifindex?: number): Promise<AddrInfo[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const msgs = await this.nl.dump((seq) => encodeAddrDump(seq), 'addr dump');
-        const out: AddrInfo[] = [];
-        for (const m of msgs) {
-          const a = decodeAddr(m);
-          if (a && (ifindex === undefined || a.ifindex === ifindex)) out.push(a);
-        }
-        return out;
-      } catch (err) {
-        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
-      }
+    const msgs = await dumpRetrying(this.nl, (seq) => encodeAddrDump(seq), 'addr dump');
+    const out: AddrInfo[] = [];
+    for (const m of msgs) {
+      const a = decodeAddr(m);
+      if (a && (ifindex === undefined || a.ifindex === ifindex)) out.push(a);
     }
+    return out;
   }
 
   /**

@@ -7,14 +7,14 @@
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import { NetlinkError, NetlinkSocketError, TimeoutError } from '../errors.ts';
+import { NetlinkSocketError, TimeoutError } from '../errors.ts';
+import { dumpInterruptedError } from './dump.ts';
 import { netlinkError, parseDone, parseError } from './error.ts';
 import { type NlMessage, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP_INTR, parseMessages } from './message.ts';
 import { NETLINK_CAP_ACK, NETLINK_EXT_ACK, enableNetlinkOption } from './sockopt.ts';
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
-const EINTR = 4;
 
 export interface RtNetlinkOptions {
   /** Netlink protocol (default NETLINK_ROUTE; NETLINK_GENERIC for devlink). */
@@ -192,8 +192,8 @@ export class RtNetlink {
         this.finish(p.seq);
         if (d.errno !== 0) p.reject(netlinkError(d));
         else if (p.interrupted) {
-          // The table changed while we walked it (NLM_F_DUMP_INTR): the caller retries.
-          p.reject(new NetlinkError(EINTR, 'EINTR', 'dump interrupted (NLM_F_DUMP_INTR)'));
+          // The table changed while we walked it (NLM_F_DUMP_INTR): dumpRetrying runs it again.
+          p.reject(dumpInterruptedError());
         } else p.resolve(p.replies);
         continue;
       }
