@@ -26,32 +26,34 @@ import {
 } from '../netlink/nl.ts';
 import { dumpRetrying } from '../netlink/dump.ts';
 import type { RtNetlink } from '../netlink/socket.ts';
+import {
+  IFF_LOWER_UP,
+  IFF_UP,
+  IFINFOMSG_LEN,
+  IFLA_ADDRESS,
+  IFLA_EXT_MASK,
+  IFLA_IFNAME,
+  IFLA_LINK,
+  IFLA_LINK_NETNSID,
+  IFLA_OPERSTATE,
+  IFLA_STATS64,
+  IFLA_TARGET_NETNSID,
+  IF_OPER_UP,
+  RTEXT_FILTER_SKIP_STATS,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  ifinfoHeader,
+} from './link-msg.ts';
 import { withNetnsFd } from './netns.ts';
 
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const RTM_SETLINK = 19;
 const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_GETADDR = 22;
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_LINK = 5;
-const IFLA_OPERSTATE = 16;
-const IFLA_STATS64 = 23;
-const IFLA_EXT_MASK = 29;
-const IFLA_LINK_NETNSID = 37;
-/** IFLA_IF_NETNSID (4.15) = IFLA_TARGET_NETNSID: the request acts in the netns with that id. */
-const IFLA_TARGET_NETNSID = 46;
 const RTM_NEWNSID = 88;
 const RTM_GETNSID = 90;
 const NETNSA_NSID = 1;
 const NETNSA_FD = 3;
-const RTEXT_FILTER_SKIP_STATS = 1 << 3;
-const IFF_UP = 0x1;
-const IFF_LOWER_UP = 0x10000;
-const IF_OPER_UP = 6;
-const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
 
 /** RTM_NEWLINK (no CREATE: an existing link only) addressed by name, changing IFF_UP alone. Pure. */
@@ -174,8 +176,7 @@ export function encodeSetLinkAddress(seq: number, ifindex: number, mac: string, 
 export function decodeLink(m: NlMessage): LinkInfo | undefined {
   const b = m.body;
   if (m.hdr.type !== RTM_NEWLINK || b.length < IFINFOMSG_LEN) return undefined;
-  const ifindex = readS32(b, 4);
-  const flags = readU32(b, 8);
+  const { ifindex, flags } = ifinfoHeader(b);
   let name = '';
   let mac: string | undefined;
   let operstate: number | undefined;
