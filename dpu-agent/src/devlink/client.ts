@@ -1,5 +1,5 @@
 // devlink client: one generic netlink socket (netlink/socket.ts with NETLINK_GENERIC),
-// the family id resolved once through nlctrl. Thin I/O over codec.ts. Replaces a
+// the family id resolved once through nlctrl. Thin I/O over codec.ts, instead of a
 // `devlink` process per call (~10 ms each on the DPU's ARM cores):
 //   same as: devlink -j port show; devlink -j port show pci/…/N;
 //            devlink port function set pci/…/N hw_addr MAC

@@ -101,7 +101,7 @@ export interface LinkInfo {
   readonly mac?: string;
   /** IFF_UP: administratively up. */
   readonly up: boolean;
-  /** Operationally up: IF_OPER_UP, or L1 up (IFF_LOWER_UP) — the same test as on `ip -j` before. */
+  /** Operationally up: IF_OPER_UP, or L1 up (IFF_LOWER_UP). */
   readonly operUp: boolean;
   /** IFLA_LINK: a veth's peer ifindex (in the netns `linkNetnsid` names, when set). */
   readonly link?: number;
@@ -170,7 +170,7 @@ export function encodeSetLinkAddress(seq: number, ifindex: number, mac: string, 
 /**
  * An RTM_NEWLINK message → LinkInfo; undefined for anything else. Pure. Walks the
  * attributes in place and reads only the five it needs: a link carries ~45 (a dump of
- * 1,000 representors is ~45,000), and an object per attribute was most of the start's
+ * 1,000 representors is ~45,000), and an object per attribute would be most of a start's
  * decode time.
  */
 export function decodeLink(m: NlMessage): LinkInfo | undefined {
@@ -290,8 +290,8 @@ export function decodeNsid(m: NlMessage): number | undefined {
  * IFLA_LINK_NETNSID, peernet2id_alloc). Writes may not: on RTM_SETLINK/RTM_NEWLINK the
  * same attribute names the netns to MOVE the device to (do_setlink →
  * rtnl_link_get_net_capable, like IFLA_NET_NS_FD), and the device is looked up in the
- * socket's own netns — seen on 6.18: a "set MAC in nsid 0" moved our representor into
- * the host netns. So a write goes through a socket opened inside the netns (hw/netns.ts).
+ * socket's own netns: a "set MAC in nsid 0" would move the representor into the
+ * host netns. So a write goes through a socket opened inside the netns (hw/netns.ts).
  */
 export class RtLinks {
   constructor(readonly nl: RtNetlink) {}

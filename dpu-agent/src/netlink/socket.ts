@@ -3,7 +3,7 @@
 // waits, ENOBUFS. rtnetlink (NETLINK_ROUTE, the default) for tc and links; the same
 // class speaks generic netlink (NETLINK_GENERIC: devlink/) — the framing, ACKs,
 // dumps and extack are the same, only the message bodies differ.
-// Thin I/O: framing and decoding live in nl.ts, tc/filter.ts and devlink/codec.ts.
+// Thin I/O: framing and decoding live in message.ts/error.ts, tc/filter.ts and devlink/codec.ts.
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
@@ -26,9 +26,9 @@ export interface RtNetlinkOptions {
   /**
    * Bytes read per recvmsg (default 64 KiB). The kernel sizes a dump's datagrams
    * by the largest buffer we have read with (af_netlink.c max_recvmsg_len, capped
-   * near 32 KiB): the package's default peek-then-read passes each datagram's exact
-   * size, so dumps stayed at one page (~4 KiB) per datagram — 8× the datagrams, 2
-   * syscalls each. iproute2 reads with ≥ 32 KiB for the same reason.
+   * near 32 KiB): with the package's default peek-then-read, which passes each
+   * datagram's exact size, dumps stay at one page (~4 KiB) per datagram — 8× the
+   * datagrams, 2 syscalls each. iproute2 reads with ≥ 32 KiB for the same reason.
    */
   msgBufferSize?: number;
   log?: Logger;

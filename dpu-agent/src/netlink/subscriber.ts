@@ -10,8 +10,7 @@ import { RawNetlinkSocket } from 'netlink';
 import { NetlinkSocketError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type NlMessage, parseMessages } from './message.ts';
-
-const NETLINK_ROUTE = 0;
+import { NETLINK_ROUTE } from './socket.ts';
 
 export interface SubscriberOptions<T> {
   /** RTNLGRP_* groups to join. */
