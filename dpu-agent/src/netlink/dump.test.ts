@@ -1,7 +1,8 @@
 import t from 'tap';
 import { NetlinkError, NetlinkMalformedError, NetlinkSocketError } from '../errors.ts';
 import { DUMP_ATTEMPTS, type Dumper, dumpInterruptedError, dumpRetrying, isDumpInterrupted } from './dump.ts';
-import { encodeMessage, parseMessages } from './message.ts';
+import { NLMSG_DONE, NLMSG_NOOP, NLM_F_DUMP_INTR, NLM_F_MULTI, encodeMessage, parseMessages } from './message.ts';
+import { RtNetlink } from './socket.ts';
 
 /** A socket whose dumps fail with the given errors first, then answer one message. */
 function fakeDumper(failures: Error[]): Dumper & { calls: string[] } {
@@ -48,4 +49,34 @@ t.test('what counts as interrupted', async (t) => {
   t.ok(isDumpInterrupted(new NetlinkError(4, 'EINTR', undefined)), 'NLMSG_DONE carrying -EINTR too');
   t.notOk(isDumpInterrupted(new NetlinkError(16, 'EBUSY', undefined)));
   t.notOk(isDumpInterrupted(Object.assign(new Error('x'), { errno: 4 })), 'only a NetlinkError');
+});
+
+/** Replies fed straight into a real socket's receive path: a dump part (NLM_F_DUMP_INTR when `intr`) and NLMSG_DONE. */
+function feedDump(nl: RtNetlink, seq: number, intr: boolean): void {
+  const part = encodeMessage({ type: 16, flags: NLM_F_MULTI | (intr ? NLM_F_DUMP_INTR : 0), seq }, Buffer.alloc(16));
+  const done = encodeMessage({ type: NLMSG_DONE, flags: NLM_F_MULTI, seq }, Buffer.alloc(4));
+  (nl as unknown as { onMessage(b: Buffer): void }).onMessage(Buffer.concat([part, done]));
+}
+
+t.test('over the socket: a part flagged NLM_F_DUMP_INTR fails the run with EINTR, and the dump is run again', async (t) => {
+  const nl = new RtNetlink({ timeoutMs: 2000 });
+  t.teardown(() => nl.close());
+  for (const interrupted of [1, 3]) {
+    let runs = 0;
+    // The request itself is an NLMSG_NOOP without NLM_F_REQUEST: the kernel answers nothing, the replies are ours.
+    const build = (seq: number): Buffer => {
+      runs++;
+      const intr = runs <= interrupted;
+      setImmediate(() => feedDump(nl, seq, intr));
+      return encodeMessage({ type: NLMSG_NOOP, flags: 0, seq }, Buffer.alloc(0));
+    };
+    if (interrupted < DUMP_ATTEMPTS) {
+      const msgs = await dumpRetrying(nl, build, 'fed dump');
+      t.equal(runs, interrupted + 1);
+      t.same(msgs.map((m) => m.hdr.type), [16], 'the parts of the clean run');
+    } else {
+      await t.rejects(dumpRetrying(nl, build, 'fed dump'), { code: 'DPU_ERR_NETLINK', errno: 4, errnoName: 'EINTR' });
+      t.equal(runs, DUMP_ATTEMPTS);
+    }
+  }
 });
