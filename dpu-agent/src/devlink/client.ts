@@ -5,7 +5,7 @@
 //            devlink port function set pci/…/N hw_addr MAC
 import { DevlinkError, NetlinkError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AttrWriter } from '../netlink/nl.ts';
+import type { AttrWriter, NlMessage } from '../netlink/nl.ts';
 import { dumpRetrying } from '../netlink/dump.ts';
 import { NETLINK_GENERIC, RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import {
@@ -75,7 +75,7 @@ export class Devlink implements DevlinkApi {
   /** Every port of every devlink instance (same as: devlink -j port show); an interrupted dump is run again. */
   async ports(): Promise<DevlinkPort[]> {
     const { id } = await this.familyInfo();
-    let msgs;
+    let msgs: NlMessage[];
     try {
       msgs = await dumpRetrying(this.nl, (seq) => encodePortDump(seq, id), 'devlink port dump');
     } catch (err) {
