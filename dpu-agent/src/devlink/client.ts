@@ -1,11 +1,12 @@
 // devlink client: one generic netlink socket (netlink/socket.ts with NETLINK_GENERIC),
-// the family id resolved once through nlctrl. Thin I/O over codec.ts. Replaces a
+// the family id resolved once through nlctrl. Thin I/O over codec.ts, instead of a
 // `devlink` process per call (~10 ms each on the DPU's ARM cores):
 //   same as: devlink -j port show; devlink -j port show pci/…/N;
 //            devlink port function set pci/…/N hw_addr MAC
 import { DevlinkError, NetlinkError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AttrWriter } from '../netlink/nl.ts';
+import type { AttrWriter, NlMessage } from '../netlink/nl.ts';
+import { dumpRetrying } from '../netlink/dump.ts';
 import { NETLINK_GENERIC, RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import {
   DEVLINK_GENL_NAME,
@@ -20,8 +21,6 @@ import {
   encodePortSetHwAddr,
   parseHandle,
 } from './codec.ts';
-
-const DUMP_RETRIES = 3;
 
 /** What the BlueField backend needs of devlink; unit tests pass a fake. */
 export interface DevlinkApi {
@@ -73,24 +72,21 @@ export class Devlink implements DevlinkApi {
     throw new DevlinkError(`family ${name}`, undefined, 0, 'ENOMSG', 'nlctrl answered without a family id');
   }
 
-  /** Every port of every devlink instance (same as: devlink -j port show). Retries an interrupted dump. */
+  /** Every port of every devlink instance (same as: devlink -j port show); an interrupted dump is run again. */
   async ports(): Promise<DevlinkPort[]> {
     const { id } = await this.familyInfo();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const msgs = await this.nl.dump((seq) => encodePortDump(seq, id), 'devlink port dump');
-        const out: DevlinkPort[] = [];
-        for (const m of msgs) {
-          const p = decodePort(m, id);
-          if (p) out.push(p);
-        }
-        return out;
-      } catch (err) {
-        // NLM_F_DUMP_INTR: ports came or went while the kernel walked them.
-        if (err instanceof NetlinkError && err.errnoName === 'EINTR' && attempt < DUMP_RETRIES) continue;
-        throw devlinkError('port show', undefined, err);
-      }
+    let msgs: NlMessage[];
+    try {
+      msgs = await dumpRetrying(this.nl, (seq) => encodePortDump(seq, id), 'devlink port dump');
+    } catch (err) {
+      throw devlinkError('port show', undefined, err);
     }
+    const out: DevlinkPort[] = [];
+    for (const m of msgs) {
+      const p = decodePort(m, id);
+      if (p) out.push(p);
+    }
+    return out;
   }
 
   /** One port, or undefined when the device or port does not exist (ENODEV). */

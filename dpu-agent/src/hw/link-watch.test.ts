@@ -1,7 +1,11 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { RTM_DELLINK, RTM_NEWLINK, parseLinkEvents } from './link-watch.ts';
+import { decodeDatagram } from '../netlink/subscriber.ts';
+import { RTM_DELLINK, RTM_NEWLINK } from './link-msg.ts';
+import { linkEvent } from './link-watch.ts';
+
+const parseLinkEvents = (buf: Buffer) => decodeDatagram(buf, linkEvent);
 
 function linkMsg(type: number, ifindex: number, name: string, flags = 0): Buffer {
   const nameBuf = Buffer.from(`${name}\0`);

@@ -3,19 +3,10 @@
 // listen instead of polling, so a new VF is quarantined at once and a vanished
 // leased one is noticed right away (same as: ip monitor link).
 import { EventEmitter } from 'node:events';
-import { RawNetlinkSocket } from 'netlink';
-import { NetlinkSocketError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { getString, getU32, parseAttrs, parseMessages, readU32 } from '../netlink/nl.ts';
-
-const NETLINK_ROUTE = 0;
-export const RTNLGRP_LINK = 1;
-export const RTM_NEWLINK = 16;
-export const RTM_DELLINK = 17;
-const IFINFOMSG_LEN = 16;
-const IFLA_IFNAME = 3;
-const IFLA_OPERSTATE = 16;
-const IFF_UP = 0x1;
+import { type NlMessage, getString, getU32, parseAttrs } from '../netlink/nl.ts';
+import { NetlinkSubscriber } from '../netlink/subscriber.ts';
+import { IFF_UP, IFINFOMSG_LEN, IFLA_IFNAME, IFLA_OPERSTATE, RTM_DELLINK, RTM_NEWLINK, RTNLGRP_LINK, ifinfoHeader } from './link-msg.ts';
 
 export interface LinkEvent {
   readonly kind: 'new' | 'del';
@@ -27,67 +18,47 @@ export interface LinkEvent {
   readonly adminUp: boolean;
 }
 
-/** Pure: RTM_NEWLINK/RTM_DELLINK messages in a datagram → events (others ignored). */
-export function parseLinkEvents(buf: Buffer): LinkEvent[] {
-  const out: LinkEvent[] = [];
-  for (const m of parseMessages(buf)) {
-    if ((m.hdr.type !== RTM_NEWLINK && m.hdr.type !== RTM_DELLINK) || m.body.length < IFINFOMSG_LEN) continue;
-    // struct ifinfomsg { u8 family, pad; u16 type; s32 index; u32 flags, change; }
-    const ifindex = readU32(m.body, 4) | 0;
-    const adminUp = (readU32(m.body, 8) & IFF_UP) !== 0;
-    let name = '';
-    let operstate: number | undefined;
-    for (const a of parseAttrs(m.body, IFINFOMSG_LEN)) {
-      if (a.type === IFLA_IFNAME) name = getString(a);
-      else if (a.type === IFLA_OPERSTATE) operstate = a.data.length >= 1 ? (a.data.length >= 4 ? getU32(a) : a.data[0]) : undefined;
-    }
-    if (!name) continue;
-    out.push({ kind: m.hdr.type === RTM_NEWLINK ? 'new' : 'del', ifindex, name, operstate, adminUp });
+/** Pure: an RTM_NEWLINK/RTM_DELLINK message → its event; undefined for other messages and nameless links. */
+export function linkEvent(m: NlMessage): LinkEvent | undefined {
+  if ((m.hdr.type !== RTM_NEWLINK && m.hdr.type !== RTM_DELLINK) || m.body.length < IFINFOMSG_LEN) return undefined;
+  const { ifindex, flags } = ifinfoHeader(m.body);
+  let name = '';
+  let operstate: number | undefined;
+  for (const a of parseAttrs(m.body, IFINFOMSG_LEN)) {
+    if (a.type === IFLA_IFNAME) name = getString(a);
+    else if (a.type === IFLA_OPERSTATE) operstate = a.data.length >= 1 ? (a.data.length >= 4 ? getU32(a) : a.data[0]) : undefined;
   }
-  return out;
+  if (!name) return undefined;
+  return { kind: m.hdr.type === RTM_NEWLINK ? 'new' : 'del', ifindex, name, operstate, adminUp: (flags & IFF_UP) !== 0 };
 }
 
 export declare interface LinkWatch {
   on(event: 'link', l: (e: LinkEvent) => void): this;
-  /** The socket overran (ENOBUFS): events were lost, callers must rescan. */
+  /** Notifications were lost (ENOBUFS, an undecodable datagram): callers must rescan. */
   on(event: 'overrun', l: () => void): this;
 }
 
 export class LinkWatch extends EventEmitter {
-  private sock: RawNetlinkSocket | undefined;
+  private sub: NetlinkSubscriber<LinkEvent> | undefined;
 
   constructor(private readonly log: Logger) {
     super();
   }
 
+  /** Joins RTNLGRP_LINK; NetlinkSocketError when it cannot. */
   start(): void {
-    try {
-      this.sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 16 });
-      this.sock.addMembership(RTNLGRP_LINK);
-    } catch (err) {
-      throw new NetlinkSocketError('cannot join RTNLGRP_LINK', (err as { code?: string }).code, { cause: err });
-    }
-    this.sock.on('message', (buf: Buffer) => {
-      let events: LinkEvent[];
-      try {
-        events = parseLinkEvents(buf);
-      } catch (err) {
-        this.log.warn({ err }, 'undecodable link notification; rescanning');
-        this.emit('overrun');
-        return;
-      }
-      for (const e of events) this.emit('link', e);
+    this.sub = new NetlinkSubscriber({
+      groups: [RTNLGRP_LINK],
+      what: 'RTNLGRP_LINK',
+      decode: linkEvent,
+      onEvent: (e) => this.emit('link', e),
+      onOverrun: () => this.emit('overrun'),
+      log: this.log,
     });
-    this.sock.on('error', (err: NodeJS.ErrnoException) => {
-      // ENOBUFS: the kernel dropped notifications; only a rescan can recover (as `ip monitor` warns).
-      this.log.warn({ err }, 'link notification socket error; rescanning');
-      this.emit('overrun');
-    });
-    this.sock.unref();
   }
 
   stop(): void {
-    this.sock?.close();
-    this.sock = undefined;
+    this.sub?.close();
+    this.sub = undefined;
   }
 }

@@ -24,33 +24,36 @@ import {
   writeU16,
   writeU32,
 } from '../netlink/nl.ts';
+import { dumpRetrying } from '../netlink/dump.ts';
 import type { RtNetlink } from '../netlink/socket.ts';
+import {
+  IFF_LOWER_UP,
+  IFF_UP,
+  IFINFOMSG_LEN,
+  IFLA_ADDRESS,
+  IFLA_EXT_MASK,
+  IFLA_IFNAME,
+  IFLA_LINK,
+  IFLA_LINK_NETNSID,
+  IFLA_OPERSTATE,
+  IFLA_STATS64,
+  IFLA_TARGET_NETNSID,
+  IF_OPER_UP,
+  RTEXT_FILTER_SKIP_STATS,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  ifinfoHeader,
+} from './link-msg.ts';
 import { withNetnsFd } from './netns.ts';
 
-const RTM_NEWLINK = 16;
-const RTM_GETLINK = 18;
-const RTM_SETLINK = 19;
 const RTM_NEWADDR = 20;
 const RTM_DELADDR = 21;
 const RTM_GETADDR = 22;
-const IFLA_ADDRESS = 1;
-const IFLA_IFNAME = 3;
-const IFLA_LINK = 5;
-const IFLA_OPERSTATE = 16;
-const IFLA_STATS64 = 23;
-const IFLA_EXT_MASK = 29;
-const IFLA_LINK_NETNSID = 37;
-/** IFLA_IF_NETNSID (4.15) = IFLA_TARGET_NETNSID: the request acts in the netns with that id. */
-const IFLA_TARGET_NETNSID = 46;
 const RTM_NEWNSID = 88;
 const RTM_GETNSID = 90;
 const NETNSA_NSID = 1;
 const NETNSA_FD = 3;
-const RTEXT_FILTER_SKIP_STATS = 1 << 3;
-const IFF_UP = 0x1;
-const IFF_LOWER_UP = 0x10000;
-const IF_OPER_UP = 6;
-const IFINFOMSG_LEN = 16;
 const IFADDRMSG_LEN = 8;
 
 /** RTM_NEWLINK (no CREATE: an existing link only) addressed by name, changing IFF_UP alone. Pure. */
@@ -98,7 +101,7 @@ export interface LinkInfo {
   readonly mac?: string;
   /** IFF_UP: administratively up. */
   readonly up: boolean;
-  /** Operationally up: IF_OPER_UP, or L1 up (IFF_LOWER_UP) — the same test as on `ip -j` before. */
+  /** Operationally up: IF_OPER_UP, or L1 up (IFF_LOWER_UP). */
   readonly operUp: boolean;
   /** IFLA_LINK: a veth's peer ifindex (in the netns `linkNetnsid` names, when set). */
   readonly link?: number;
@@ -167,14 +170,13 @@ export function encodeSetLinkAddress(seq: number, ifindex: number, mac: string, 
 /**
  * An RTM_NEWLINK message → LinkInfo; undefined for anything else. Pure. Walks the
  * attributes in place and reads only the five it needs: a link carries ~45 (a dump of
- * 1,000 representors is ~45,000), and an object per attribute was most of the start's
+ * 1,000 representors is ~45,000), and an object per attribute would be most of a start's
  * decode time.
  */
 export function decodeLink(m: NlMessage): LinkInfo | undefined {
   const b = m.body;
   if (m.hdr.type !== RTM_NEWLINK || b.length < IFINFOMSG_LEN) return undefined;
-  const ifindex = readS32(b, 4);
-  const flags = readU32(b, 8);
+  const { ifindex, flags } = ifinfoHeader(b);
   let name = '';
   let mac: string | undefined;
   let operstate: number | undefined;
@@ -280,8 +282,6 @@ export function decodeNsid(m: NlMessage): number | undefined {
   return undefined;
 }
 
-const DUMP_RETRIES = 3;
-
 /**
  * Links and addresses of one netns (the socket's). Reads may look into any netns
  * that has an nsid here: RTM_GETLINK with IFLA_TARGET_NETNSID (Linux ≥ 4.15) — how the
@@ -290,28 +290,21 @@ const DUMP_RETRIES = 3;
  * IFLA_LINK_NETNSID, peernet2id_alloc). Writes may not: on RTM_SETLINK/RTM_NEWLINK the
  * same attribute names the netns to MOVE the device to (do_setlink →
  * rtnl_link_get_net_capable, like IFLA_NET_NS_FD), and the device is looked up in the
- * socket's own netns — seen on 6.18: a "set MAC in nsid 0" moved our representor into
- * the host netns. So a write goes through a socket opened inside the netns (hw/netns.ts).
+ * socket's own netns: a "set MAC in nsid 0" would move the representor into the
+ * host netns. So a write goes through a socket opened inside the netns (hw/netns.ts).
  */
 export class RtLinks {
   constructor(readonly nl: RtNetlink) {}
 
   /** Every link of our netns, or of the one `nsid` names (same as: ip -j [-s] link show). */
   async dump(nsid?: number, opts: { stats?: boolean } = {}): Promise<LinkInfo[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const msgs = await this.nl.dump((seq) => encodeLinkDump(seq, nsid, opts.stats), 'link dump');
-        const out: LinkInfo[] = [];
-        for (const m of msgs) {
-          const l = decodeLink(m);
-          if (l) out.push(l);
-        }
-        return out;
-      } catch (err) {
-        // NLM_F_DUMP_INTR: links changed while we walked them.
-        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
-      }
+    const msgs = await dumpRetrying(this.nl, (seq) => encodeLinkDump(seq, nsid, opts.stats), 'link dump');
+    const out: LinkInfo[] = [];
+    for (const m of msgs) {
+      const l = decodeLink(m);
+      if (l) out.push(l);
     }
+    return out;
   }
 
   /** One link, or undefined when there is none (ENODEV; EINVAL for an nsid that names no netns). */
@@ -351,19 +344,13 @@ export class RtLinks {
 
   /** Addresses of our netns (all, or of one link). */
   async addresses(ifindex?: number): Promise<AddrInfo[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const msgs = await this.nl.dump((seq) => encodeAddrDump(seq), 'addr dump');
-        const out: AddrInfo[] = [];
-        for (const m of msgs) {
-          const a = decodeAddr(m);
-          if (a && (ifindex === undefined || a.ifindex === ifindex)) out.push(a);
-        }
-        return out;
-      } catch (err) {
-        if (!(err instanceof NetlinkError) || err.errnoName !== 'EINTR' || attempt >= DUMP_RETRIES) throw err;
-      }
+    const msgs = await dumpRetrying(this.nl, (seq) => encodeAddrDump(seq), 'addr dump');
+    const out: AddrInfo[] = [];
+    for (const m of msgs) {
+      const a = decodeAddr(m);
+      if (a && (ifindex === undefined || a.ifindex === ifindex)) out.push(a);
     }
+    return out;
   }
 
   /**

@@ -1,25 +1,9 @@
 import t from 'tap';
-import {
-  AttrWriter,
-  encodeMessage,
-  errnoName,
-  getBe16,
-  getString,
-  getU16,
-  getU32,
-  getU64,
-  netlinkError,
-  parseAttrs,
-  parseDone,
-  parseError,
-  parseMessages,
-  NLA_F_NESTED,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLM_F_ACK_TLVS,
-  NLM_F_CAPPED,
-  NLM_F_MULTI,
-} from './nl.ts';
+import { getString, getU32, parseAttrs, readAt, NLA_F_NESTED } from './attr.ts';
+import { AttrWriter } from './attr-writer.ts';
+import { readU16, readU64 } from './bytes.ts';
+import { errnoName, netlinkError, parseDone, parseError } from './error.ts';
+import { encodeMessage, parseMessages, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_MULTI } from './message.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -32,12 +16,12 @@ t.test('attributes are 4-aligned, nla_len excludes padding', async (t) => {
   if (LE) t.equal(b.subarray(0, 8).toString('hex'), '0500010007000000');
   const attrs = parseAttrs(b);
   t.same(attrs.map((a) => a.type), [1, 2, 3, 4, 5]);
-  t.equal(getU16(attrs[1]!), 0x1234);
-  t.equal(getBe16(attrs[2]!), 0x0800);
+  t.equal(readAt(attrs[1]!, 0, readU16), 0x1234);
+  t.equal(attrs[2]!.data.readUInt16BE(0), 0x0800);
   t.equal(attrs[2]!.data.toString('hex'), '0800', 'be16 is network order in memory');
   t.equal(getString(attrs[3]!), 'flower');
   t.equal(attrs[3]!.data.length, 7, 'string carries its NUL');
-  t.equal(getU64(attrs[4]!), 2 ** 40 + 3);
+  t.equal(readAt(attrs[4]!, 0, readU64), 2 ** 40 + 3);
 });
 
 t.test('nests patch their length; NLA_F_NESTED is masked off the type but kept in flags', async (t) => {

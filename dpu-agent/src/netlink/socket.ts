@@ -3,29 +3,18 @@
 // waits, ENOBUFS. rtnetlink (NETLINK_ROUTE, the default) for tc and links; the same
 // class speaks generic netlink (NETLINK_GENERIC: devlink/) — the framing, ACKs,
 // dumps and extack are the same, only the message bodies differ.
-// Thin I/O: framing and decoding live in nl.ts, tc/filter.ts and devlink/codec.ts.
+// Thin I/O: framing and decoding live in message.ts/error.ts, tc/filter.ts and devlink/codec.ts.
 import { RawNetlinkSocket } from 'netlink';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import { NetlinkError, NetlinkSocketError, TimeoutError } from '../errors.ts';
-import {
-  type NlMessage,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_NOOP,
-  NLMSG_OVERRUN,
-  NLM_F_DUMP_INTR,
-  errnoName,
-  netlinkError,
-  parseDone,
-  parseError,
-  parseMessages,
-} from './nl.ts';
+import { NetlinkSocketError, TimeoutError } from '../errors.ts';
+import { dumpInterruptedError } from './dump.ts';
+import { netlinkError, parseDone, parseError } from './error.ts';
+import { type NlMessage, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP_INTR, parseMessages } from './message.ts';
 import { NETLINK_CAP_ACK, NETLINK_EXT_ACK, enableNetlinkOption } from './sockopt.ts';
 
 export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
-const EINTR = 4;
 
 export interface RtNetlinkOptions {
   /** Netlink protocol (default NETLINK_ROUTE; NETLINK_GENERIC for devlink). */
@@ -37,9 +26,9 @@ export interface RtNetlinkOptions {
   /**
    * Bytes read per recvmsg (default 64 KiB). The kernel sizes a dump's datagrams
    * by the largest buffer we have read with (af_netlink.c max_recvmsg_len, capped
-   * near 32 KiB): the package's default peek-then-read passes each datagram's exact
-   * size, so dumps stayed at one page (~4 KiB) per datagram — 8× the datagrams, 2
-   * syscalls each. iproute2 reads with ≥ 32 KiB for the same reason.
+   * near 32 KiB): with the package's default peek-then-read, which passes each
+   * datagram's exact size, dumps stay at one page (~4 KiB) per datagram — 8× the
+   * datagrams, 2 syscalls each. iproute2 reads with ≥ 32 KiB for the same reason.
    */
   msgBufferSize?: number;
   log?: Logger;
@@ -201,10 +190,10 @@ export class RtNetlink {
       if (m.hdr.type === NLMSG_DONE && p.dump) {
         const d = parseDone(m);
         this.finish(p.seq);
-        if (d.errno !== 0) p.reject(new NetlinkError(d.errno, errnoName(d.errno), d.extack.msg, d.extack.offset));
+        if (d.errno !== 0) p.reject(netlinkError(d));
         else if (p.interrupted) {
-          // The table changed while we walked it (NLM_F_DUMP_INTR): the caller retries.
-          p.reject(new NetlinkError(EINTR, 'EINTR', 'dump interrupted (NLM_F_DUMP_INTR)'));
+          // The table changed while we walked it (NLM_F_DUMP_INTR): dumpRetrying runs it again.
+          p.reject(dumpInterruptedError());
         } else p.resolve(p.replies);
         continue;
       }

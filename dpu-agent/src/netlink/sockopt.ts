@@ -9,7 +9,7 @@
 // compiler at install time). Failure is not fatal: errors then carry errno only.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { libcFunction } from '../util/libc.ts';
-import { readU16, readU32 } from './nl.ts';
+import { readU16, readU32 } from './bytes.ts';
 
 const SOL_SOCKET = 1;
 const SO_PROTOCOL = 38;

@@ -1,4 +1,4 @@
-// dpu-agent/src/tc: flower + actions codec (pure) and the rtnetlink I/O around it.
+// dpu-agent/src/tc: flower + actions codec (pure) and the tc calls over netlink/ (the socket is netlink/socket.ts).
 export * from './tc.ts';
 export * from './filter.ts';
 export * from './flower.ts';
@@ -6,4 +6,3 @@ export * from './actions.ts';
 export * from './stats.ts';
 export * from './encopts.ts';
 export * from './tcmsg.ts';
-export { RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';

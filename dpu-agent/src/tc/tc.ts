@@ -27,6 +27,7 @@ import {
   NLM_F_REPLACE,
   NLM_F_REQUEST,
 } from '../netlink/nl.ts';
+import { dumpRetrying } from '../netlink/dump.ts';
 import { RtNetlink, type RtNetlinkOptions } from '../netlink/socket.ts';
 import {
   RTM_DELQDISC,
@@ -49,9 +50,6 @@ export interface Qdisc {
   parent: number;
   kind: string;
 }
-
-const DUMP_RETRIES = 3;
-const EINTR = 4;
 
 export class Tc {
   readonly nl: RtNetlink;
@@ -230,17 +228,9 @@ export class Tc {
    * kernel flagged NLM_F_DUMP_INTR (the table changed under it).
    */
   async dumpAnyFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean } = {}): Promise<TcFilter[]> {
-    let msgs: NlMessage[] = [];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        msgs = await this.call('filter dump', ifindex, () =>
-          this.nl.dump((seq) => encodeDumpRequest(ifindex, parent, seq, o), 'filter dump'),
-        );
-        break;
-      } catch (err) {
-        if (!(err instanceof TcError) || err.errno !== EINTR || attempt >= DUMP_RETRIES) throw err;
-      }
-    }
+    const msgs = await this.call('filter dump', ifindex, () =>
+      dumpRetrying(this.nl, (seq) => encodeDumpRequest(ifindex, parent, seq, o), 'filter dump'),
+    );
     const out: TcFilter[] = [];
     for (const m of msgs) {
       if (m.hdr.type !== RTM_NEWTFILTER) continue;
