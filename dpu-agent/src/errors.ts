@@ -1,7 +1,11 @@
 // Every error the agent raises is a DpuError with a stable `code`. Codes are
 // never reused or renamed: logs, metrics labels and (through the API boundary's
 // mapping) gRPC reasons depend on them. Same idea as undici's UND_ERR_* and
-// fastify's lib/errors.js: one place, one class per failure family.
+// fastify's lib/errors.js: one place, one class per failure family. The reasons
+// of the two errors the host can see (PortsError, HostApiError) and their gRPC
+// codes are the shared contract's (contract/reasons.ts).
+
+import type { HostApiReason, PortsReason } from '../../contract/reasons.ts';
 
 export type ErrorCode =
   // config
@@ -156,19 +160,7 @@ export class HwError extends DpuError {
   }
 }
 
-/** Stable reasons the VF pool refuses or fails a request; the host API maps them to gRPC codes (ports/CONTRACT.md). */
-export type PortsReason =
-  | 'pod-not-found'
-  | 'pod-not-on-this-chassis'
-  | 'pod-uid-mismatch'
-  | 'not-owner'
-  | 'vf-pool-empty'
-  | 'host-lease-cap'
-  | 'sandbox-conflict'
-  | 'ovn-not-installed'
-  | 'not-ready'
-  | 'plug-failed';
-
+/** The VF pool refused or failed a request; `reason` is a wire value (contract/reasons.ts maps it to a gRPC code). */
 export class PortsError extends DpuError {
   constructor(
     readonly reason: PortsReason,
@@ -255,20 +247,6 @@ export class DevlinkError extends DpuError {
     super('DPU_ERR_DEVLINK', `devlink ${op}${handle ? ` ${handle}` : ''}: ${errnoName}${extack ? `: ${extack}` : ''}`, options);
   }
 }
-
-/** Why the host API edge refused a call (before or around the VF pool). Wire reasons, never renamed. */
-export type HostApiReason =
-  | 'invalid-attachment'
-  | 'invalid-pod-namespace'
-  | 'invalid-pod-name'
-  | 'invalid-pod-uid'
-  | 'invalid-sandbox-id'
-  | 'invalid-ifname'
-  | 'too-many-attachments'
-  | 'lease-not-found'
-  | 'rate-limited'
-  | 'bad-peer-identity'
-  | 'deadline-exceeded';
 
 /**
  * The host API refused a call at the edge. `field` names the offending request

@@ -1,35 +1,29 @@
 import t from 'tap';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { ErrorInfoSchema } from '../../dpu-agent/src/gen/google/rpc/error_details_pb.ts';
+import { CNI_CODES, CNI_ERR } from '../../contract/cni.ts';
+import { ErrorInfoSchema } from '../../contract/gen/google/rpc/error_details_pb.ts';
+import { WIRE_CODES, type WireReason } from '../../contract/reasons.ts';
 import { mapAgentError } from './agent.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CniError } from './errors.ts';
 
 const withReason = (code: Code, reason: string) =>
   new ConnectError('agent text', code, undefined, [{ desc: ErrorInfoSchema, value: { reason, domain: 'dpu.v1' } }]);
 
 t.test('agent reasons → CNI codes', async (t) => {
-  const table: [Code, string, number][] = [
-    [Code.NotFound, 'pod-not-found', CNI_ERR.POD_NOT_FOUND],
-    [Code.NotFound, 'lease-not-found', CNI_ERR.LEASE_NOT_FOUND],
-    [Code.PermissionDenied, 'pod-not-on-this-chassis', CNI_ERR.PERMISSION_DENIED],
-    [Code.PermissionDenied, 'pod-uid-mismatch', CNI_ERR.PERMISSION_DENIED],
-    [Code.PermissionDenied, 'not-owner', CNI_ERR.PERMISSION_DENIED],
-    [Code.Unauthenticated, 'bad-peer-identity', CNI_ERR.PERMISSION_DENIED],
-    [Code.ResourceExhausted, 'vf-pool-empty', CNI_ERR.POOL_EXHAUSTED],
-    [Code.ResourceExhausted, 'host-lease-cap', CNI_ERR.POOL_EXHAUSTED],
-    [Code.ResourceExhausted, 'rate-limited', CNI_ERR.TRY_AGAIN_LATER],
-    [Code.FailedPrecondition, 'sandbox-conflict', CNI_ERR.SANDBOX_CONFLICT],
-    [Code.DeadlineExceeded, 'ovn-not-installed', CNI_ERR.TRY_AGAIN_LATER],
-    [Code.Unavailable, 'not-ready', CNI_ERR.TRY_AGAIN_LATER],
-    [Code.InvalidArgument, 'invalid-ifname', CNI_ERR.INVALID_ENV],
-    [Code.Internal, 'internal', CNI_ERR.AGENT_INTERNAL],
-  ];
-  for (const [code, reason, cni] of table) {
-    const e = mapAgentError(withReason(code, reason), 'ADD');
+  for (const reason of Object.keys(WIRE_CODES) as WireReason[]) {
+    const cni = CNI_CODES[reason];
+    const e = mapAgentError(withReason(WIRE_CODES[reason], reason), 'ADD');
     t.equal(e.code, cni, `${reason} → ${cni}`);
     t.match(e.details, new RegExp(`reason ${reason}`));
     t.match(e.message, /^ADD: /);
   }
+});
+
+t.test('a reason outside the contract, or in another domain, maps by gRPC code', async (t) => {
+  t.equal(mapAgentError(withReason(Code.NotFound, 'constructor'), 'x').code, CNI_ERR.POD_NOT_FOUND);
+  t.equal(mapAgentError(withReason(Code.PermissionDenied, 'no-such-reason'), 'x').code, CNI_ERR.PERMISSION_DENIED);
+  const foreign = new ConnectError('x', Code.Unavailable, undefined, [{ desc: ErrorInfoSchema, value: { reason: 'pod-not-found', domain: 'other' } }]);
+  t.equal(mapAgentError(foreign, 'x').code, CNI_ERR.TRY_AGAIN_LATER);
 });
 
 t.test('no reason: by gRPC code; transport failures are try-again-later', async (t) => {

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
-import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
-import { HostService } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import { CNI_CODES, CNI_ERR, type CniErrorCode } from '../../contract/cni.ts';
+import { HostService } from '../../contract/gen/dpu/v1/host_pb.ts';
+import { isWireReason, reasonOf } from '../../contract/reasons.ts';
 import type { NetConf } from './cni.ts';
-import { CNI_ERR, CniError, type CniErrorCode } from './errors.ts';
+import { CniError } from './errors.ts';
 
 // The shim's side of the host API: a gRPC client over HTTP/2 with TLS 1.3 and
 // this host's client certificate (its CN is the host name the agent checks
@@ -35,22 +36,6 @@ export async function createAgentClient(conf: NetConf): Promise<AgentClient> {
   return { client: createClient(HostService, transport), close: () => sessionManager.abort() };
 }
 
-const BY_REASON: Record<string, CniErrorCode> = {
-  'pod-not-found': CNI_ERR.POD_NOT_FOUND,
-  'lease-not-found': CNI_ERR.LEASE_NOT_FOUND,
-  'pod-not-on-this-chassis': CNI_ERR.PERMISSION_DENIED,
-  'pod-uid-mismatch': CNI_ERR.PERMISSION_DENIED,
-  'not-owner': CNI_ERR.PERMISSION_DENIED,
-  'bad-peer-identity': CNI_ERR.PERMISSION_DENIED,
-  'vf-pool-empty': CNI_ERR.POOL_EXHAUSTED,
-  'host-lease-cap': CNI_ERR.POOL_EXHAUSTED,
-  'sandbox-conflict': CNI_ERR.SANDBOX_CONFLICT,
-  'rate-limited': CNI_ERR.TRY_AGAIN_LATER,
-  'ovn-not-installed': CNI_ERR.TRY_AGAIN_LATER,
-  'not-ready': CNI_ERR.TRY_AGAIN_LATER,
-  'deadline-exceeded': CNI_ERR.TRY_AGAIN_LATER,
-};
-
 const BY_CODE: Partial<Record<Code, CniErrorCode>> = {
   [Code.Unavailable]: CNI_ERR.TRY_AGAIN_LATER,
   [Code.DeadlineExceeded]: CNI_ERR.TRY_AGAIN_LATER,
@@ -69,7 +54,7 @@ export function mapAgentError(err: unknown, what: string): CniError {
   if (err instanceof CniError) return err;
   const ce = ConnectError.from(err);
   const reason = reasonOf(ce);
-  const code = (reason !== undefined ? BY_REASON[reason] : undefined) ?? BY_CODE[ce.code] ?? CNI_ERR.AGENT_INTERNAL;
+  const code = reason !== undefined && isWireReason(reason) ? CNI_CODES[reason] : (BY_CODE[ce.code] ?? CNI_ERR.AGENT_INTERNAL);
   const details = `grpc ${Code[ce.code]}${reason ? `, reason ${reason}` : ''}: ${ce.rawMessage}`;
   return new CniError(code, `${what}: ${MESSAGES[code] ?? 'DPU agent call failed'}`, details, { cause: err });
 }

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { readFile } from 'node:fs/promises';
+import { CNI_ERR } from '../../contract/cni.ts';
 import { formatResult, parseCniArgs, parseEnv, parseNetConf, versionResult } from './cni.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CniError } from './errors.ts';
 
 const UID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
 const ARGS = `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=${UID}`;

@@ -1,5 +1,6 @@
-import { isIfname, isPodName, isPodNamespace, isPodUid, isSandboxId } from '../../dpu-agent/src/api/names.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { isIfname, isPodName, isPodNamespace, isPodUid, isSandboxId } from '../../contract/names.ts';
+import { CNI_ERR } from '../../contract/cni.ts';
+import { CniError } from './errors.ts';
 
 // The CNI side of the shim, pure: environment (spec §"Parameters"), network
 // configuration from stdin (§"Network configuration"), results (§"Success").

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { VfState } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import { VfState } from '../../contract/gen/dpu/v1/host_pb.ts';
 import { parseNetConf } from './cni.ts';
 import { cmdCheck, type Deps } from './commands.ts';
 

@@ -1,8 +1,9 @@
 import type { Client } from '@connectrpc/connect';
-import { type HostService, type VfAttachment, VfState } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
-import { isIfname, isSandboxId } from '../../dpu-agent/src/api/names.ts';
+import { type HostService, type VfAttachment, VfState } from '../../contract/gen/dpu/v1/host_pb.ts';
+import { isIfname, isSandboxId } from '../../contract/names.ts';
+import { CNI_ERR } from '../../contract/cni.ts';
 import { type AppliedInterface, type CniEnv, formatResult, type NetConf } from './cni.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CniError } from './errors.ts';
 import { mapAgentError } from './agent.ts';
 import type { NetOps } from './netdev.ts';
 import { fallbackHostName, loadState, pruneState, removeState, saveState } from './state.ts';

@@ -1,7 +1,8 @@
+import { CNI_ERR } from '../../contract/cni.ts';
 import { createAgentClient } from './agent.ts';
 import { CURRENT_VERSION, type CniVersion, parseEnv, parseNetConf, versionResult } from './cni.ts';
 import { cmdAdd, cmdCheck, cmdDel, cmdGc, cmdStatus, type Deps } from './commands.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CniError } from './errors.ts';
 import { IpNetOps } from './netdev.ts';
 
 // dpu-host-shim: the CNI plugin on the untrusted host. The runtime execs it with

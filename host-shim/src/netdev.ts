@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { access, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CNI_ERR } from '../../contract/cni.ts';
 import type { AppliedInterface } from './cni.ts';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CniError } from './errors.ts';
 
 // The host-side netdev work, through iproute2 (`ip`) and util-linux
 // (`nsenter`). iproute2 accepts a netns *path* in `ip link set … netns PATH`

@@ -1,6 +1,7 @@
 import { readlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CNI_ERR, CniError } from './errors.ts';
+import { CNI_ERR } from '../../contract/cni.ts';
+import { CniError } from './errors.ts';
 
 // VFIO / userspace mode: the pod (DPDK, KubeVirt) gets the VF as a PCI device
 // bound to vfio-pci instead of a netdev. Only the host side changes; the DPU

@@ -20,8 +20,8 @@ import { parseArgs } from 'node:util';
 import { toJson } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
-import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
-import { HostService } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import { HostService } from '../../contract/gen/dpu/v1/host_pb.ts';
+import { reasonOf } from '../../contract/reasons.ts';
 
 const { values } = parseArgs({ options: { pki: { type: 'string' }, url: { type: 'string' } } });
 const PKI = values.pki ?? '';

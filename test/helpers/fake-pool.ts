@@ -1,4 +1,5 @@
-import { PortsError, type PortsReason } from '../../dpu-agent/src/errors.ts';
+import type { PortsReason } from '../../contract/reasons.ts';
+import { PortsError } from '../../dpu-agent/src/errors.ts';
 import type { VfCounters } from '../../dpu-agent/src/hw/link-stats.ts';
 import { type Attachment, type AttachmentKey, type PoolStatus, type VfPoolApi, keyString } from '../../dpu-agent/src/ports/types.ts';
 

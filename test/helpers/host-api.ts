@@ -3,7 +3,7 @@ import { createClient, type Client } from '@connectrpc/connect';
 import { createConnectTransport, createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { HostApiServer } from '../../dpu-agent/src/api/server.ts';
 import { type ApiConfig, type ApiLimits, parseConfig } from '../../dpu-agent/src/config.ts';
-import { HostService } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
+import { HostService } from '../../contract/gen/dpu/v1/host_pb.ts';
 import { silentLogger, type Logger } from '../../dpu-agent/src/log.ts';
 import { createMetrics, type Metrics } from '../../dpu-agent/src/metrics/metrics.ts';
 import { FakePool } from './fake-pool.ts';

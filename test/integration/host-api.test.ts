@@ -4,9 +4,8 @@ import { connect as h2connect, constants as h2c, type ClientHttp2Session } from 
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { Code, ConnectError } from '@connectrpc/connect';
+import { isWireReason, PORTS_REASONS, reasonOf, WIRE_CODES } from '../../contract/reasons.ts';
 import { HostPresence } from '../../dpu-agent/src/api/host-presence.ts';
-import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
-import type { PortsReason } from '../../dpu-agent/src/errors.ts';
 import { MetricsServer } from '../../dpu-agent/src/metrics/server.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { FakePool } from '../helpers/fake-pool.ts';
@@ -434,19 +433,8 @@ t.test('deadlines: client grpc-timeout respected, server max applied', async (t)
 t.test('error mapping table, end to end', async (t) => {
   const h = await harness(t, { limits: { ratePerSecond: 1000, rateBurst: 1000 } });
   const c = h.grpc();
-  const table: [PortsReason, Code][] = [
-    ['pod-not-found', Code.NotFound],
-    ['pod-not-on-this-chassis', Code.PermissionDenied],
-    ['pod-uid-mismatch', Code.PermissionDenied],
-    ['not-owner', Code.PermissionDenied],
-    ['vf-pool-empty', Code.ResourceExhausted],
-    ['host-lease-cap', Code.ResourceExhausted],
-    ['sandbox-conflict', Code.FailedPrecondition],
-    ['ovn-not-installed', Code.DeadlineExceeded],
-    ['not-ready', Code.Unavailable],
-    ['plug-failed', Code.Internal],
-  ];
-  for (const [reason, code] of table) {
+  for (const reason of PORTS_REASONS) {
+    const code = isWireReason(reason) ? WIRE_CODES[reason] : Code.Internal;
     h.pool.failNext(reason, 'ovs-vsctl: secret detail pf0vf7');
     const e = await callError(t, c.allocateVf({ attachment: key() }));
     t.equal(e.code, code, `${reason} → ${Code[code]}`);

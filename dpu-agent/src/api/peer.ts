@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import { isHostName } from './names.ts';
+import { isHostName } from '../../../contract/names.ts';
 
 /**
  * The caller's identity: the subject CN of its verified client certificate (the

@@ -10,7 +10,7 @@ import * as protoGrpc from '@connectrpc/connect/protocol-grpc';
 import { fastify, type FastifyInstance, LogController } from 'fastify';
 import type { ApiConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
-import { HostService } from '../gen/dpu/v1/host_pb.ts';
+import { HostService } from '../../../contract/gen/dpu/v1/host_pb.ts';
 import type { Logger } from '../log.ts';
 import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
 import type { VfPoolApi } from '../ports/types.ts';

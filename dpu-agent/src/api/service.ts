@@ -1,13 +1,14 @@
 import { Code, type ConnectError, createContextKey, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { codeToString } from '@connectrpc/connect/protocol-connect';
+import { HostService } from '../../../contract/gen/dpu/v1/host_pb.ts';
+import { WIRE_CODES } from '../../../contract/reasons.ts';
 import { HostApiError, PortsError } from '../errors.ts';
-import { HostService } from '../gen/dpu/v1/host_pb.ts';
 import type { Logger } from '../log.ts';
 import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
 import { type AttachmentKey, type VfPoolApi, keyString } from '../ports/types.ts';
 import type { HostPresence } from './host-presence.ts';
 import type { PeerLimiter } from './limits.ts';
-import { HOST_API_CODES, attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireError } from './wire.ts';
+import { attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireError } from './wire.ts';
 
 // HostService handlers. Each call goes through `guard`: identity → admission
 // (rate, concurrency) → deadline → handler → one error mapping → metrics.
@@ -73,7 +74,7 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
         admission.release();
       }
     } catch (err) {
-      if (err instanceof HostApiError && HOST_API_CODES[err.reason] === Code.InvalidArgument) countRejected(metrics, 'invalid-argument');
+      if (err instanceof HostApiError && WIRE_CODES[err.reason] === Code.InvalidArgument) countRejected(metrics, 'invalid-argument');
       if (err instanceof HostApiError && err.reason === 'bad-peer-identity') countRejected(metrics, 'bad-peer-identity');
       const wire: ConnectError = toWireError(err, log, { method, peer });
       code = wire.code;

@@ -1,28 +1,21 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { HostApiError, OvsdbError, PortsError, type PortsReason } from '../errors.ts';
-import { VfState } from '../gen/dpu/v1/host_pb.ts';
+import { VfState } from '../../../contract/gen/dpu/v1/host_pb.ts';
+import { ErrorInfoSchema } from '../../../contract/gen/google/rpc/error_details_pb.ts';
+import { HOST_API_REASONS, isWireReason, PORTS_REASONS, reasonOf, WIRE_CODES } from '../../../contract/reasons.ts';
+import { HostApiError, OvsdbError, PortsError } from '../errors.ts';
 import { createLogger, silentLogger } from '../log.ts';
 import type { Attachment } from '../ports/types.ts';
-import { attachmentKeyFromWire, attachmentToWire, reasonOf, toWireError } from './wire.ts';
+import { attachmentKeyFromWire, attachmentToWire, toWireError } from './wire.ts';
 
 const log = silentLogger();
 const UID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
 
-t.test('PortsError reasons map per ports/CONTRACT.md; the pool text never leaves', async (t) => {
-  const table: [PortsReason, Code][] = [
-    ['pod-not-found', Code.NotFound],
-    ['pod-not-on-this-chassis', Code.PermissionDenied],
-    ['pod-uid-mismatch', Code.PermissionDenied],
-    ['not-owner', Code.PermissionDenied],
-    ['vf-pool-empty', Code.ResourceExhausted],
-    ['host-lease-cap', Code.ResourceExhausted],
-    ['sandbox-conflict', Code.FailedPrecondition],
-    ['ovn-not-installed', Code.DeadlineExceeded],
-    ['not-ready', Code.Unavailable],
-  ];
-  for (const [reason, code] of table) {
+t.test('PortsError reasons map per the contract; the pool text never leaves', async (t) => {
+  for (const reason of PORTS_REASONS) {
+    if (!isWireReason(reason)) continue;
+    const code = WIRE_CODES[reason];
     const e = toWireError(new PortsError(reason, 'SECRET ovsdb text pf0vf3 br-int'), log, {});
     t.equal(e.code, code, `${reason} → ${Code[code]}`);
     t.equal(reasonOf(e), reason, 'ErrorInfo reason');
@@ -63,10 +56,12 @@ t.test('HostApiError: code per reason, field in ErrorInfo metadata', async (t) =
   const e = toWireError(new HostApiError('invalid-ifname', 'attachment.ifname: bad', 'attachment.ifname'), log, {});
   t.equal(e.code, Code.InvalidArgument);
   t.equal(reasonOf(e), 'invalid-ifname');
-  t.equal(e.findDetails((await import('../gen/google/rpc/error_details_pb.ts')).ErrorInfoSchema)[0]?.metadata['field'], 'attachment.ifname');
-  t.equal(toWireError(new HostApiError('rate-limited', 'x'), log, {}).code, Code.ResourceExhausted);
-  t.equal(toWireError(new HostApiError('lease-not-found', 'x'), log, {}).code, Code.NotFound);
-  t.equal(toWireError(new HostApiError('bad-peer-identity', 'x'), log, {}).code, Code.Unauthenticated);
+  t.equal(e.findDetails(ErrorInfoSchema)[0]?.metadata['field'], 'attachment.ifname');
+  for (const reason of HOST_API_REASONS) {
+    const w = toWireError(new HostApiError(reason, 'x'), log, {});
+    t.equal(w.code, WIRE_CODES[reason], `${reason} → ${Code[WIRE_CODES[reason]]}`);
+    t.equal(reasonOf(w), reason);
+  }
   t.equal(toWireError(new ConnectError('client went away', Code.Canceled), log, {}).code, Code.Canceled);
 });
 

@@ -1,28 +1,33 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { HostApiError, type HostApiReason, PortsError, type PortsReason } from '../errors.ts';
 import {
   type AttachmentKey as WireKey,
   type AttachmentRef as WireRef,
   VfAttachmentSchema,
   VfState,
-} from '../gen/dpu/v1/host_pb.ts';
-import { ErrorInfoSchema } from '../gen/google/rpc/error_details_pb.ts';
+} from '../../../contract/gen/dpu/v1/host_pb.ts';
+import { ErrorInfoSchema } from '../../../contract/gen/google/rpc/error_details_pb.ts';
+import { isIfname, isPodName, isPodNamespace, isPodUid, isSandboxId } from '../../../contract/names.ts';
+import {
+  ERROR_DOMAIN,
+  type HostApiReason,
+  isWireReason,
+  type PortsReason,
+  REASON_HEADER,
+  WIRE_CODES,
+  type WireReason,
+} from '../../../contract/reasons.ts';
+import { HostApiError, PortsError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { VfCounters } from '../hw/link-stats.ts';
 import type { Attachment, AttachmentKey } from '../ports/types.ts';
-import { isIfname, isPodName, isPodNamespace, isPodUid, isSandboxId } from './names.ts';
 
 // The wire boundary of the host API (STYLE.md 4): protobuf in → validated plain
 // values for ports/; Attachment → protobuf out; any error → one ConnectError
-// with a closed code and a google.rpc.ErrorInfo reason. Messages sent to the
-// host are fixed strings from this file: never the host's input echoed back,
-// never OVSDB/OVN/kernel text (that goes to the log with the cause).
-
-export const ERROR_DOMAIN = 'dpu.v1';
-/** Response header/trailer carrying the reason, for clients that do not decode details. */
-export const REASON_HEADER = 'dpu-error-reason';
+// with the code and google.rpc.ErrorInfo reason of contract/reasons.ts. Messages
+// sent to the host are fixed strings from this file: never the host's input
+// echoed back, never OVSDB/OVN/kernel text (that goes to the log with the cause).
 
 /** A (sandbox, ifname) pair of a CNI GC request. */
 export interface AttachmentRefValue {
@@ -91,40 +96,20 @@ export function attachmentToWire(a: Attachment, counters?: VfCounters): MessageI
   };
 }
 
-interface WireError {
-  readonly code: Code;
-  /** Fixed text safe for the host. */
-  readonly message: string;
-}
-
-/** ports/CONTRACT.md table. Reasons not listed here (e.g. `plug-failed`) are INTERNAL. */
-export const PORTS_REASONS: { readonly [R in PortsReason]?: WireError } = {
-  'pod-not-found': { code: Code.NotFound, message: 'no OVN logical switch port for this pod' },
-  'pod-not-on-this-chassis': { code: Code.PermissionDenied, message: 'the pod is not scheduled on this DPU' },
-  'pod-uid-mismatch': { code: Code.PermissionDenied, message: 'the pod uid does not match the control plane' },
-  'not-owner': { code: Code.PermissionDenied, message: 'the lease belongs to another host or sandbox' },
-  'vf-pool-empty': { code: Code.ResourceExhausted, message: 'no free VF on this DPU' },
-  'host-lease-cap': { code: Code.ResourceExhausted, message: 'this host holds its maximum number of VFs' },
-  'sandbox-conflict': { code: Code.FailedPrecondition, message: 'the interface is attached to another sandbox of this pod' },
-  'ovn-not-installed': { code: Code.DeadlineExceeded, message: 'OVN did not install the port in time' },
-  'not-ready': { code: Code.Unavailable, message: 'the DPU agent is not ready' },
+/** What the host reads for each pool reason it may see (ports/CONTRACT.md). */
+const POOL_MESSAGES: { readonly [R in PortsReason & WireReason]: string } = {
+  'pod-not-found': 'no OVN logical switch port for this pod',
+  'pod-not-on-this-chassis': 'the pod is not scheduled on this DPU',
+  'pod-uid-mismatch': 'the pod uid does not match the control plane',
+  'not-owner': 'the lease belongs to another host or sandbox',
+  'vf-pool-empty': 'no free VF on this DPU',
+  'host-lease-cap': 'this host holds its maximum number of VFs',
+  'sandbox-conflict': 'the interface is attached to another sandbox of this pod',
+  'ovn-not-installed': 'OVN did not install the port in time',
+  'not-ready': 'the DPU agent is not ready',
 };
 
-export const HOST_API_CODES: { readonly [R in HostApiReason]: Code } = {
-  'invalid-attachment': Code.InvalidArgument,
-  'invalid-pod-namespace': Code.InvalidArgument,
-  'invalid-pod-name': Code.InvalidArgument,
-  'invalid-pod-uid': Code.InvalidArgument,
-  'invalid-sandbox-id': Code.InvalidArgument,
-  'invalid-ifname': Code.InvalidArgument,
-  'too-many-attachments': Code.InvalidArgument,
-  'lease-not-found': Code.NotFound,
-  'rate-limited': Code.ResourceExhausted,
-  'bad-peer-identity': Code.Unauthenticated,
-  'deadline-exceeded': Code.DeadlineExceeded,
-};
-
-function wireError(code: Code, message: string, reason: string, metadata: Record<string, string> = {}): ConnectError {
+function wireError(code: Code, message: string, reason: WireReason, metadata: Record<string, string> = {}): ConnectError {
   return new ConnectError(message, code, { [REASON_HEADER]: reason }, [
     { desc: ErrorInfoSchema, value: { reason, domain: ERROR_DOMAIN, metadata } },
   ]);
@@ -137,14 +122,11 @@ function wireError(code: Code, message: string, reason: string, metadata: Record
  */
 export function toWireError(err: unknown, log: Logger, context: Record<string, unknown>): ConnectError {
   if (err instanceof HostApiError) {
-    return wireError(HOST_API_CODES[err.reason], err.message, err.reason, err.field ? { field: err.field } : {});
+    return wireError(WIRE_CODES[err.reason], err.message, err.reason, err.field ? { field: err.field } : {});
   }
-  if (err instanceof PortsError) {
-    const known = PORTS_REASONS[err.reason];
-    if (known) {
-      log.info({ ...context, reason: err.reason, err }, 'request refused by the VF pool');
-      return wireError(known.code, known.message, err.reason);
-    }
+  if (err instanceof PortsError && isWireReason(err.reason)) {
+    log.info({ ...context, reason: err.reason, err }, 'request refused by the VF pool');
+    return wireError(WIRE_CODES[err.reason], POOL_MESSAGES[err.reason], err.reason);
   }
   // connect's own cancellation (client went away / its deadline passed): keep the code, drop the text.
   if (err instanceof ConnectError && (err.code === Code.Canceled || err.code === Code.DeadlineExceeded)) {
@@ -153,12 +135,3 @@ export function toWireError(err: unknown, log: Logger, context: Record<string, u
   log.error({ ...context, err }, 'host API request failed');
   return wireError(Code.Internal, 'internal error', 'internal');
 }
-
-/** Reads the ErrorInfo reason back from a ConnectError (client side: shim, tests). */
-export function reasonOf(err: ConnectError): string | undefined {
-  for (const d of err.findDetails(ErrorInfoSchema)) {
-    if (d.domain === ERROR_DOMAIN) return d.reason;
-  }
-  return err.metadata.get(REASON_HEADER) ?? undefined;
-}
-

@@ -1,5 +1,6 @@
-// Edge validation of the names a host may send (pure; shared with host-shim so
-// the shim fails fast with the same rules). Each rule cites where it comes from.
+// The names a host may send, validated the same way on both sides: the agent
+// refuses them at the API edge, the host side fails fast before calling. Pure.
+// Each rule cites where it comes from.
 
 /** Kubernetes namespace: DNS-1123 label (k8s.io/apimachinery validation.IsDNS1123Label). */
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 
 // STYLE.md 7: generated code is committed, and regenerating must not change it.
 // Generates into a temp dir (buf --output) so the work tree is never touched,
-// then compares byte for byte with dpu-agent/src/gen. Also runs `buf lint`.
+// then compares byte for byte with contract/gen. Also runs `buf lint`.
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const BIN = join(ROOT, 'node_modules/.bin');
 const env = { ...process.env, PATH: `${BIN}:${process.env['PATH'] ?? ''}` };
 
@@ -23,12 +23,12 @@ async function files(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-t.test('npm run gen output equals the committed dpu-agent/src/gen', async (t) => {
+t.test('npm run gen output equals the committed contract/gen', async (t) => {
   const out = await mkdtemp(join(tmpdir(), 'dpu-gen-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
   await run('buf', ['generate', 'proto', '--template', 'proto/buf.gen.yaml', '--output', out], { cwd: ROOT, env });
-  const fresh = join(out, 'dpu-agent/src/gen');
-  const committed = join(ROOT, 'dpu-agent/src/gen');
+  const fresh = join(out, 'contract/gen');
+  const committed = join(ROOT, 'contract/gen');
   const names = await files(fresh);
   t.strictSame(await files(committed), names, 'same file list (run `npm run gen` and commit)');
   for (const n of names) {
