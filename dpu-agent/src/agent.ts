@@ -27,7 +27,7 @@ import { OvsdbClient } from './ovsdb/client.ts';
 import { type Monitor, mergeMonitorRequests } from './ovsdb/monitor.ts';
 import { OvnView } from './ports/ovn.ts';
 import { POOL_MONITOR, VfPool } from './ports/pool.ts';
-import { LinkQuarantine } from './ports/quarantine.ts';
+import { LinkQuarantine } from './hw/quarantine.ts';
 import { startMallocTrim } from './util/malloc-trim.ts';
 
 // Wires the parts together. Everything is built from the frozen config and one

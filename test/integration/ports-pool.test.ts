@@ -6,7 +6,7 @@ import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { PLUG_IFACE_OP, plugOps } from '../../dpu-agent/src/ports/lease.ts';
 import { VfPool, scrubMac } from '../../dpu-agent/src/ports/pool.ts';
-import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import type { Quarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { type AttachmentKey, keyString } from '../../dpu-agent/src/ports/types.ts';
 import { type CounterReader, type VfCounters, ZERO_COUNTERS } from '../../dpu-agent/src/hw/link-stats.ts';
 import { FakeHw } from '../helpers/fake-hw.ts';

@@ -10,7 +10,7 @@ import { op } from '../ovsdb/ops.ts';
 import { CoalescedPasses } from '../util/coalesce.ts';
 import { EXT, type Lease, PLUG_IFACE_OP, leaseFromInterface, plugOps, reassertOps, reassertRestoreOps, unplugOps } from './lease.ts';
 import type { OvnView, PodPort } from './ovn.ts';
-import type { Quarantine } from './quarantine.ts';
+import type { Quarantine } from '../hw/quarantine.ts';
 import {
   type Attachment,
   type AttachmentKey,
