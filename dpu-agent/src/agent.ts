@@ -26,7 +26,8 @@ import { MetricsServer, type Readiness } from './metrics/server.ts';
 import { OvsdbClient } from './ovsdb/client.ts';
 import { type Monitor, mergeMonitorRequests } from './ovsdb/monitor.ts';
 import { OvnView } from './ports/ovn.ts';
-import { POOL_MONITOR, VfPool } from './ports/pool.ts';
+import { POOL_MONITOR } from './ports/bridge-view.ts';
+import { VfPool } from './ports/pool.ts';
 import { LinkQuarantine } from './hw/quarantine.ts';
 import { startMallocTrim } from './util/malloc-trim.ts';
 
