@@ -5,7 +5,7 @@
 import { PortsError } from '../errors.ts';
 import type { Representor } from '../hw/types.ts';
 import { staleVersion } from './attachment.ts';
-import type { PoolState } from './core.ts';
+import type { PoolState } from './pool-state.ts';
 import { type Lease, PLUG_IFACE_OP, plugOps } from './lease.ts';
 import type { PodPort } from './ovn.ts';
 import type { Releases } from './release.ts';

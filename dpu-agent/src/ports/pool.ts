@@ -6,13 +6,13 @@ import type { Logger } from '../log.ts';
 import { coversRequests } from '../ovsdb/monitor.ts';
 import { Allocations } from './allocate.ts';
 import { BridgeView, POOL_MONITOR } from './bridge-view.ts';
-import { type AllocationTiming, PoolState, type ReassertOutcome, type VfPoolOptions } from './core.ts';
+import { type AllocationTiming, PoolState, type ReassertOutcome, type VfPoolOptions } from './pool-state.ts';
 import type { Lease } from './lease.ts';
 import { Reassertions } from './reassert.ts';
 import { Releases } from './release.ts';
 import { type Attachment, type AttachmentKey, type PoolStatus, type VfPoolApi, keyString } from './types.ts';
 
-export type { AllocationTiming, ReassertOutcome, VfPoolOptions } from './core.ts';
+export type { AllocationTiming, ReassertOutcome, VfPoolOptions } from './pool-state.ts';
 
 // The VF pool: the host asks, the DPU decides. A VF is handed out only for a
 // pod whose OVN port exists and is requested on this chassis (allocate.ts); every

@@ -9,7 +9,7 @@
 // wait for ovn-controller to mark the leased interface installed again, and
 // encap-ip is put back as it was.
 import { CoalescedPasses } from '../util/coalesce.ts';
-import type { PoolState, ReassertOutcome } from './core.ts';
+import type { PoolState, ReassertOutcome } from './pool-state.ts';
 import { EXT, reassertOps, reassertRestoreOps } from './lease.ts';
 
 export class Reassertions {

@@ -7,7 +7,7 @@ import { scrubMac } from '../hw/representor.ts';
 import type { Representor } from '../hw/types.ts';
 import { op } from '../ovsdb/ops.ts';
 import { staleVersion } from './attachment.ts';
-import type { PoolState } from './core.ts';
+import type { PoolState } from './pool-state.ts';
 import { type Lease, unplugOps } from './lease.ts';
 import { type AttachmentKey, keyString } from './types.ts';
 
