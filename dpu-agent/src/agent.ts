@@ -5,10 +5,10 @@ import { OvnControllerProbe } from './chassis/ovn-controller.ts';
 import { ChassisReconciler } from './chassis/reconciler.ts';
 import type { AgentConfig, TlsPaths } from './config.ts';
 import { ConfigError } from './errors.ts';
-import { BlueFieldHw } from './hw/bluefield.ts';
-import { EmulatedHw } from './hw/emulated.ts';
+import { type Hardware, openHardware } from './hw/backend.ts';
 import { RtLinkCounters } from './hw/link-stats.ts';
 import { LinkWatch } from './hw/link-watch.ts';
+import { LinkQuarantine } from './hw/quarantine.ts';
 import { RtLinkQuarantine, RtLinks } from './hw/rtlink.ts';
 import { BRIDGE_AUDIT_MONITOR, BridgeAudit, claimedIfaceIds } from './offload/bridge-audit.ts';
 import { OffloadCollector } from './offload/collector.ts';
@@ -18,7 +18,6 @@ import { sysfsIfindex } from './offload/tc-api.ts';
 import { TcAudit, listDevices } from './offload/tc-audit.ts';
 import { TcEvents } from './offload/tc-events.ts';
 import { Tc } from './tc/index.ts';
-import type { HwBackend } from './hw/types.ts';
 import type { TlsFiles } from './jsonrpc/transport.ts';
 import type { Logger } from './log.ts';
 import { createMetrics, type Metrics, observeAttach } from './metrics/metrics.ts';
@@ -26,8 +25,8 @@ import { MetricsServer, type Readiness } from './metrics/server.ts';
 import { OvsdbClient } from './ovsdb/client.ts';
 import { type Monitor, mergeMonitorRequests } from './ovsdb/monitor.ts';
 import { OvnView } from './ports/ovn.ts';
-import { POOL_MONITOR, VfPool } from './ports/pool.ts';
-import { LinkQuarantine } from './ports/quarantine.ts';
+import { POOL_MONITOR } from './ports/bridge-view.ts';
+import { VfPool } from './ports/pool.ts';
 import { startMallocTrim } from './util/malloc-trim.ts';
 
 // Wires the parts together. Everything is built from the frozen config and one
@@ -44,6 +43,8 @@ export class Agent {
   readonly nb: OvsdbClient | undefined;
   readonly ovn: OvnView | undefined;
   readonly pool: VfPool | undefined;
+  /** The eSwitch backend the config names (built with the VF pool). */
+  private readonly hw: Hardware | undefined;
   readonly audit: BridgeAudit | undefined;
   /** The Bridge/Port/Interface replica the audit and the pool share (when both run). */
   private readonly bridgeView: Monitor | undefined;
@@ -143,11 +144,12 @@ export class Agent {
           logger,
         });
       }
+      this.hw = openHardware(config.hw, { ...(this.tc ? { nl: this.tc.nl } : {}), logger });
       this.pool = new VfPool({
         ovs: this.ovsdb,
         ...(sharedBridgeView ? { monitor: sharedBridgeView } : {}),
         ovn: this.ovn,
-        hw: hwBackend(config, this.tc, logger),
+        hw: this.hw.backend,
         quarantine: this.tcQuarantine ?? link,
         logger,
         bridge: config.chassis.bridge,
@@ -228,21 +230,21 @@ export class Agent {
     await this.chassis.start();
     this.ovnController.start();
     await this.audit?.start();
-    if (this.pool && this.ovn) {
+    if (this.pool && this.ovn && this.hw) {
       await this.ovn.start();
       await this.pool.start();
       const pool = this.pool;
-      const hw = this.pool.hw;
+      const hw = this.hw;
       this.linkWatch = new LinkWatch(this.log);
       this.linkWatch.on('link', (e) => {
-        if (!hw.vfOf(e.name)) return;
-        // A representor came or went: the devlink port list may have changed with it.
-        if (hw instanceof BlueFieldHw) hw.invalidatePorts();
+        if (!hw.backend.vfOf(e.name)) return;
+        // A representor came or went: what the backend cached of the VFs may have changed with it.
+        hw.linksChanged();
         if (e.kind === 'new' && e.adminUp) void pool.keepQuarantined(e.name);
         void pool.rescan();
       });
       this.linkWatch.on('overrun', () => {
-        if (hw instanceof BlueFieldHw) hw.invalidatePorts();
+        hw.linksChanged();
         void pool.rescan();
       });
       try {
@@ -297,7 +299,7 @@ export class Agent {
     this.chassis.stop();
     await Promise.all([this.ovsdb.stop(), this.nb?.stop()]);
     await this.mgmt.stop();
-    if (this.pool?.hw instanceof EmulatedHw || this.pool?.hw instanceof BlueFieldHw) this.pool.hw.close();
+    this.hw?.close();
     this.tc?.close();
   }
 }
@@ -332,12 +334,6 @@ async function leasedDevices(pool: VfPool | undefined, uplink: string): Promise<
     if (ifindex !== undefined) out.push({ name, ifindex });
   }
   return out;
-}
-
-function hwBackend(config: AgentConfig, tc: Tc | undefined, logger: Logger): HwBackend {
-  // The emulated eSwitch shares the TC rtnetlink socket (same netns: the representors').
-  if (config.hw.backend === 'emulated') return new EmulatedHw({ hostNs: config.hw.hostNetns as string, ...(tc ? { nl: tc.nl } : {}) });
-  return new BlueFieldHw({ uplink: config.hw.uplink, log: logger.child({ component: 'devlink' }) });
 }
 
 async function readTls(paths: TlsPaths, key: string): Promise<TlsFiles> {

@@ -70,7 +70,7 @@ t.test('defaults: only the three chassis keys with no default are required', asy
     metrics: { listenAddress: '127.0.0.1', port: 9110 },
     ovn: { nbRemote: undefined, tls: undefined, podUidKey: 'dpu-agent/pod-uid', controllerRundir: '/var/run/ovn' },
     ports: { mtu: 1400, ovnInstalledTimeoutMs: 10_000, maxLeasesPerHost: 256, orphanGraceMs: 60_000, gcIntervalMs: 10_000, hostSilenceMs: 60_000, hostReturnGraceMs: 120_000 },
-    hw: { backend: 'bluefield', hostNetns: undefined, uplink: 'p0' },
+    hw: { backend: 'bluefield', uplink: 'p0' },
     offload: { tcQuarantine: true, tcAudit: true, tcAuditIntervalMs: 30_000, statsIntervalMs: 5000, ovsRundir: '/var/run/openvswitch' },
   } satisfies AgentConfig);
 });
@@ -363,6 +363,8 @@ t.test('ovn / ports / hw sections', async (t) => {
   t.equal(c.ports.mtu, 1450);
   t.same(c.hw, { backend: 'emulated', hostNetns: 'lab-host1', uplink: 'p0' });
   t.throws(() => parseConfig({ ...minimal(), hw: { backend: 'emulated' } }), { code: 'DPU_ERR_CONFIG', key: 'hw.hostNetns' }, 'emulated needs the host netns');
+  t.throws(() => parseConfig({ ...minimal(), hw: { hostNetns: 'lab-host1' } }), { code: 'DPU_ERR_CONFIG', key: 'hw.hostNetns' }, 'bluefield has no host netns');
+  t.same(parseConfig({ ...minimal(), hw: { backend: 'bluefield', uplink: 'p1' } }).hw, { backend: 'bluefield', uplink: 'p1' });
   t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'ssl:192.0.2.1:6641' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.tls' }, 'ssl NB needs TLS');
   t.throws(() => parseConfig({ ...minimal(), ovn: { nbRemote: 'bogus' } }), { code: 'DPU_ERR_CONFIG', key: 'ovn.nbRemote' }, 'bad remote');
   t.throws(() => parseConfig({ ...minimal(), ports: { mtu: 100 } }), { code: 'DPU_ERR_CONFIG', key: 'ports.mtu' }, 'mtu bounds');

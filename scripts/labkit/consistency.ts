@@ -10,7 +10,7 @@
 //   - an unleased representor is down (quarantined) and on no bridge; its VF is in
 //     the host netns with the scrubbed MAC;
 //   - the agent answers /healthz and its free count = representors − leases.
-import { scrubMac } from '../../dpu-agent/src/ports/pool.ts';
+import { scrubMac } from '../../dpu-agent/src/hw/representor.ts';
 import { EXT } from '../../dpu-agent/src/ports/lease.ts';
 import { vsctl } from './dpu.ts';
 import { linkShow } from './netns.ts';

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { build } from 'esbuild';
-import { scrubMac } from '../../dpu-agent/src/ports/pool.ts';
+import { scrubMac } from '../../dpu-agent/src/hw/representor.ts';
 import { plugOps } from '../../dpu-agent/src/ports/lease.ts';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';

@@ -4,7 +4,7 @@
 // allocations, and allocate/release cycles with the quarantine checked after every
 // release. Only pids this lab started are signalled. Each ends consistent.
 import t from 'tap';
-import { scrubMac } from '../../dpu-agent/src/ports/pool.ts';
+import { scrubMac } from '../../dpu-agent/src/hw/representor.ts';
 import { restartAgent, startAgent, waitAgentReady } from '../../scripts/labkit/chassis.ts';
 import { cniError } from '../../scripts/labkit/cni.ts';
 import { checkConsistency, dpuHttpGet, dpuLeaseView } from '../../scripts/labkit/consistency.ts';

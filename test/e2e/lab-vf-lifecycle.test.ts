@@ -7,7 +7,7 @@
 // Figures (time to traffic after the reboot) are logged, never asserted.
 import t from 'tap';
 import fc from 'fast-check';
-import { scrubMac } from '../../dpu-agent/src/ports/pool.ts';
+import { scrubMac } from '../../dpu-agent/src/hw/representor.ts';
 import { EXT } from '../../dpu-agent/src/ports/lease.ts';
 import { restartAgent } from '../../scripts/labkit/chassis.ts';
 import { cniError, runCni } from '../../scripts/labkit/cni.ts';

@@ -23,7 +23,7 @@ import { type Mutation, eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';
 import { EXT, plugOps, reassertOps } from '../../dpu-agent/src/ports/lease.ts';
 import type { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { type ReassertOutcome, VfPool } from '../../dpu-agent/src/ports/pool.ts';
-import type { Quarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import type { Quarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { FakeHw } from '../helpers/fake-hw.ts';
 import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
 

@@ -15,7 +15,7 @@ import { TcError } from '../../dpu-agent/src/errors.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { TcQuarantine, isQuarantineFilter, filterActions, QUARANTINE_COOKIE } from '../../dpu-agent/src/offload/quarantine.ts';
 import type { TcApi } from '../../dpu-agent/src/offload/tc-api.ts';
-import { LinkQuarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import { LinkQuarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { Tc, TC_PARENT_INGRESS } from '../../dpu-agent/src/tc/index.ts';
 import { check, kernelTest, requireModules } from '../helpers/kernel.ts';
 

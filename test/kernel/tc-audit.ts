@@ -14,7 +14,7 @@ import { TcQuarantine, isQuarantineFilter } from '../../dpu-agent/src/offload/qu
 import { sysfsIfindex } from '../../dpu-agent/src/offload/tc-api.ts';
 import { TcAudit, type DriftKind } from '../../dpu-agent/src/offload/tc-audit.ts';
 import { TcEvents } from '../../dpu-agent/src/offload/tc-events.ts';
-import { LinkQuarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import { LinkQuarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { Tc, TC_PARENT_INGRESS } from '../../dpu-agent/src/tc/index.ts';
 import { check, kernelTest, requireModules } from '../helpers/kernel.ts';
 

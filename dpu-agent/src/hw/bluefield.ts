@@ -5,8 +5,9 @@
 // function's `hw_addr`, set from here — the host cannot change it.
 //   same as: devlink port function set pci/0000:03:00.0/4097 hw_addr 0a:58:…
 //
-// devlink is spoken over generic netlink (devlink/), not by running `devlink`: two
-// process spawns per allocation (~10 ms each on the ARM cores) became one request.
+// devlink is spoken over generic netlink (devlink/), not by running `devlink`: one
+// request where the tool costs two process spawns per allocation (~10 ms each on
+// the ARM cores).
 // The port list (a dump) is cached: a VF's port is found there, and the list is
 // dumped again on a miss, a stale handle (ENODEV), or when the agent sees a link
 // come or go (invalidatePorts, from its RTNLGRP_LINK watch) — so setVfMac is one

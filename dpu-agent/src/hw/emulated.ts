@@ -13,13 +13,12 @@
 // the VF's netns: one kept for the host netns (where every free VF is, so the whole
 // allocation path), and a short-lived one for a pod netns found by its nsid among
 // /run/netns (a leased VF at restart, a scrub on release).
-import { execFile } from 'node:child_process';
 import { HwError, NetlinkError } from '../errors.ts';
 import type { RtNetlink } from '../netlink/socket.ts';
 import { listNetns, openRtNetlinkIn } from './netns.ts';
 import { compareVf, normaliseVfMac, parseRepresentorName, representorName } from './representor.ts';
 import { type LinkInfo, RtLinks } from './rtlink.ts';
-import type { CommandRunner, HwBackend, Representor, VfId } from './types.ts';
+import type { HwBackend, Representor, VfId } from './types.ts';
 
 /** What the backend needs of rtnetlink in the representors' netns; the real one is RtLinks, unit tests pass a fake. */
 export type LinkApi = Pick<RtLinks, 'dump' | 'get' | 'setAddress' | 'nsidOfNetns'>;
@@ -53,19 +52,6 @@ export interface EmulatedHwOptions {
   /** Named netns; default the entries of /run/netns. */
   listNetns?: () => Promise<string[]>;
 }
-
-export const defaultRunner: CommandRunner = (argv) =>
-  new Promise((resolve, reject) => {
-    const [file, ...args] = argv;
-    if (!file) {
-      reject(new HwError('empty command'));
-      return;
-    }
-    execFile(file, args, { timeout: 10_000, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') reject(new HwError(`${file}: cannot run`, { cause: err }));
-      else resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
 
 /** Representors among the links of the DPU netns, sorted by (pf, vf). Pure. */
 export function representorsFromLinks(links: readonly LinkInfo[]): Representor[] {

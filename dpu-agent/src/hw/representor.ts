@@ -1,4 +1,4 @@
-// Pure helpers shared by the backends: representor names and MAC addresses.
+// Pure helpers: representor names and VF MAC addresses.
 import { HwError } from '../errors.ts';
 import type { VfId } from './types.ts';
 
@@ -37,4 +37,10 @@ export function normaliseVfMac(mac: string): string {
   if ((parseInt(bytes[0]!, 16) & 1) === 1) throw new HwError(`MAC ${mac} is multicast`);
   if (bytes.every((b) => b === '00')) throw new HwError(`MAC ${mac} is all-zero`);
   return bytes.join(':');
+}
+
+/** A locally administered MAC per VF: what a VF nobody leases carries instead of its last tenant's. */
+export function scrubMac(pf: number, vf: number): string {
+  const h = (n: number): string => (n & 0xff).toString(16).padStart(2, '0');
+  return `02:00:00:${h(pf)}:${h(vf >> 8)}:${h(vf)}`;
 }

@@ -4,7 +4,7 @@
 //   same as: ip link set dev pf0vf3 up|down; ip -j link show; ip link set … address;
 //            ip addr flush dev pf0vf3
 import { HwError, NetlinkError, NetlinkMalformedError } from '../errors.ts';
-import type { Quarantine } from '../ports/quarantine.ts';
+import type { Quarantine } from './quarantine.ts';
 import { bytesToMac, macToBytes } from '../netlink/addr.ts';
 import {
   AttrWriter,

@@ -46,6 +46,3 @@ export interface HwBackend {
    */
   getVfMacs?(vfs: readonly VfId[]): Promise<Map<string, string>>;
 }
-
-/** How backends run tools (`ip`, `devlink`); injected so unit tests need no root. */
-export type CommandRunner = (argv: readonly string[]) => Promise<{ code: number; stdout: string; stderr: string }>;

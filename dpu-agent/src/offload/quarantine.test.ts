@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ETH_P_ALL, TC_PARENT_INGRESS, isFlower } from '../tc/index.ts';
-import type { Quarantine } from '../ports/quarantine.ts';
+import type { Quarantine } from '../hw/quarantine.ts';
 import { FakeTc } from './fake-tc.ts';
 import {
   QUARANTINE_COOKIE,

@@ -1,5 +1,5 @@
 // TC quarantine (DESIGN §1: "Unbound representors are quarantined (TC drop at
-// ingress)"). Stacks on the link-down quarantine of ports/quarantine.ts behind the
+// ingress)"). Stacks on the link-down quarantine of hw/quarantine.ts behind the
 // same `Quarantine` interface, so the VF pool does not change:
 //   apply: drop filter FIRST, then link down, then flush addresses;
 //   lift:  link up, then remove the drop filter LAST.
@@ -24,11 +24,10 @@
 // agent never sets on representors).
 import type { TcPolicy } from '../config.ts';
 import { TcError } from '../errors.ts';
-import { defaultRunner } from '../hw/emulated.ts';
 import type { AddrInfo, RtLinks } from '../hw/rtlink.ts';
-import type { CommandRunner, Representor } from '../hw/types.ts';
+import type { Quarantine } from '../hw/quarantine.ts';
+import type { Representor } from '../hw/types.ts';
 import type { Logger } from '../log.ts';
-import type { Quarantine } from '../ports/quarantine.ts';
 import { AttrWriter } from '../netlink/nl.ts';
 import {
   ETH_P_ALL,
@@ -44,6 +43,7 @@ import {
   type TcAction,
   type TcFilter,
 } from '../tc/index.ts';
+import { type CommandRunner, defaultRunner } from '../util/command.ts';
 import { sysfsIfindex, type IfindexResolver, type TcApi } from './tc-api.ts';
 
 export const QUARANTINE_PRIO = 1;
@@ -123,7 +123,7 @@ export function isQuarantineFilter(f: TcFilter): boolean {
 
 export interface TcQuarantineOptions {
   readonly tc: TcApi;
-  /** The link-down quarantine this one stacks on (ports/quarantine.ts LinkQuarantine). */
+  /** The link-down quarantine this one stacks on (hw/quarantine.ts). */
   readonly link: Quarantine;
   readonly tcPolicy: TcPolicy;
   readonly logger: Logger;

@@ -1,12 +1,12 @@
-import { HwError } from '../errors.ts';
-import { defaultRunner } from '../hw/emulated.ts';
-import type { CommandRunner, Representor } from '../hw/types.ts';
-
 // A representor that is not leased must not forward anything (DESIGN §1). The
 // pool calls `lift` as the very last step before plugging and `apply` as the
 // very first step of a release, so there is no window where an unleased
-// representor forwards. The TC drop filter (offload/) stacks on the same
-// interface; this base one keeps the representor administratively down.
+// representor forwards. The TC drop filter (offload/quarantine.ts) stacks on the
+// same interface; the link-down one here keeps the representor administratively
+// down (RtLinkQuarantine in rtlink.ts does the same over rtnetlink).
+import { HwError } from '../errors.ts';
+import { type CommandRunner, defaultRunner } from '../util/command.ts';
+import type { Representor } from './types.ts';
 
 export interface Quarantine {
   apply(representor: string): Promise<void>;
@@ -20,6 +20,7 @@ export interface Quarantine {
   survey?(representors: readonly Representor[]): Promise<() => void>;
 }
 
+/** The link-down quarantine with an `ip` process per call (when there is no rtnetlink socket). */
 export class LinkQuarantine implements Quarantine {
   constructor(private readonly run: CommandRunner = defaultRunner) {}
 
