@@ -3,17 +3,20 @@
 // bridge, which representors are plugged anywhere, an Interface's external_ids,
 // ovs-vswitchd's cur_cfg, and waits on any of them. Reads only; writes are
 // lease.ts ops, sent by the pool.
-import { strMap } from '../ovsdb/atoms.ts';
+import { vswitchColumns } from '../ovsdb/model/index.ts';
 import type { Monitor, MonitorRequests } from '../ovsdb/monitor.ts';
 import { EXT, type Lease, leaseFromInterface } from './lease.ts';
 
+/** What the pool reads (ovsdb/model: the monitor request and the row types). */
+const VIEW = vswitchColumns({
+  Bridge: ['name', 'ports'],
+  Port: ['name', 'interfaces'],
+  Interface: ['name', 'external_ids', 'ofport', 'error'],
+  Open_vSwitch: ['cur_cfg'],
+});
+
 /** What the pool reads of the Open_vSwitch DB; a shared monitor given to the pool must cover it. */
-export const POOL_MONITOR: MonitorRequests = {
-  Bridge: { columns: ['name', 'ports'] },
-  Port: { columns: ['name', 'interfaces'] },
-  Interface: { columns: ['name', 'external_ids', 'ofport', 'error'] },
-  Open_vSwitch: { columns: ['cur_cfg'] },
-};
+export const POOL_MONITOR: MonitorRequests = VIEW.requests;
 
 export type WaitResult = 'met' | 'timeout' | 'aborted';
 
@@ -34,7 +37,7 @@ export class BridgeView {
     if (this.leaseMemo?.generation === gen) return [...this.leaseMemo.leases];
     const onBridge = this.bridgePortNames();
     const out: Lease[] = [];
-    for (const row of this.monitor.table('Interface').values()) {
+    for (const row of VIEW.rows(this.monitor, 'Interface').values()) {
       const l = leaseFromInterface(row);
       if (l && onBridge.has(l.representor)) out.push(l);
     }
@@ -43,7 +46,7 @@ export class BridgeView {
   }
 
   bridgeUuid(): string | undefined {
-    for (const [uuid, b] of this.monitor.table('Bridge')) if (b['name'] === this.bridge) return uuid;
+    for (const [uuid, b] of VIEW.rows(this.monitor, 'Bridge')) if (b.name === this.bridge) return uuid;
     return undefined;
   }
 
@@ -51,11 +54,11 @@ export class BridgeView {
   bridgePortNames(): Set<string> {
     const out = new Set<string>();
     const uuid = this.bridgeUuid();
-    const br = uuid ? this.monitor.table('Bridge').get(uuid) : undefined;
-    const ports = this.monitor.table('Port');
-    for (const p of (br?.['ports'] as unknown[] | undefined) ?? []) {
-      const name = ports.get(String(p))?.['name'];
-      if (typeof name === 'string') out.add(name);
+    const br = uuid ? VIEW.row(this.monitor, 'Bridge', uuid) : undefined;
+    const ports = VIEW.rows(this.monitor, 'Port');
+    for (const p of br?.ports ?? []) {
+      const name = ports.get(p.value)?.name;
+      if (name !== undefined) out.add(name);
     }
     return out;
   }
@@ -63,20 +66,19 @@ export class BridgeView {
   /** Ports on any bridge: a representor someone put elsewhere is not free either. */
   allPortNames(): Set<string> {
     const out = new Set<string>();
-    for (const p of this.monitor.table('Port').values()) out.add(String(p['name']));
+    for (const p of VIEW.rows(this.monitor, 'Port').values()) out.add(p.name);
     return out;
   }
 
   /** The uuid of the Port row named `name` (on whatever bridge). */
   portUuid(name: string): string | undefined {
-    for (const [uuid, r] of this.monitor.table('Port')) if (r['name'] === name) return uuid;
+    for (const [uuid, r] of VIEW.rows(this.monitor, 'Port')) if (r.name === name) return uuid;
     return undefined;
   }
 
   /** external_ids of the Interface row `uuid`; undefined when the row is gone. */
-  interfaceExternalIds(uuid: string): Map<string, string> | undefined {
-    const row = this.monitor.table('Interface').get(uuid);
-    return row ? strMap(row['external_ids']) : undefined;
+  interfaceExternalIds(uuid: string): ReadonlyMap<string, string> | undefined {
+    return VIEW.row(this.monitor, 'Interface', uuid)?.external_ids;
   }
 
   /**
@@ -85,16 +87,14 @@ export class BridgeView {
    * the caller has no uuid (a scan of every Interface).
    */
   ovnInstalled(ifaceUuid: string | undefined, representor: string): boolean {
-    const row =
-      ifaceUuid !== undefined
-        ? this.monitor.table('Interface').get(ifaceUuid)
-        : [...this.monitor.table('Interface').values()].find((r) => r['name'] === representor);
-    return row !== undefined && strMap(row['external_ids']).get(EXT.ovnInstalled) === 'true';
+    const rows = VIEW.rows(this.monitor, 'Interface');
+    const row = ifaceUuid !== undefined ? rows.get(ifaceUuid) : [...rows.values()].find((r) => r.name === representor);
+    return row?.external_ids.get(EXT.ovnInstalled) === 'true';
   }
 
   /** The last configuration ovs-vswitchd acknowledged (Open_vSwitch cur_cfg); 0 when none runs. */
   curCfg(): number {
-    return Number([...this.monitor.table('Open_vSwitch').values()][0]?.['cur_cfg'] ?? 0);
+    return Number([...VIEW.rows(this.monitor, 'Open_vSwitch').values()][0]?.cur_cfg ?? 0);
   }
 
   /**

@@ -65,12 +65,7 @@ export interface Lease {
 export type LeaseRow = Pick<InterfaceRow, '_uuid' | 'name' | 'external_ids'>;
 
 /** Decode a lease from an Interface row; undefined if the row carries none (e.g. br-int's own port, a patch port). */
-export function leaseFromInterface(row: LeaseRow): Lease | undefined;
-/** @deprecated an untyped replica row: read it through an ovsdb/model column selection (a LeaseRow). */
-export function leaseFromInterface(row: Row): Lease | undefined;
-export function leaseFromInterface(row: LeaseRow | Row): Lease | undefined {
-  // A replica row monitored with these columns has this shape whether or not it was read typed.
-  const r = row as LeaseRow;
+export function leaseFromInterface(r: LeaseRow): Lease | undefined {
   const ext = r.external_ids;
   const ns = ext.get(EXT.podNamespace);
   const name = ext.get(EXT.podName);

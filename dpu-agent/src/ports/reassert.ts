@@ -42,7 +42,7 @@ export class Reassertions {
     const lease = s.leases().find((l) => l.lsp === lsp);
     if (!view || !lease) return done('no-lease');
     const ctx = { lsp, representor: lease.representor, sandbox: lease.key.sandboxId, peer: lease.peer };
-    const ext = (): Map<string, string> | undefined => view.interfaceExternalIds(lease.interfaceUuid);
+    const ext = (): ReadonlyMap<string, string> | undefined => view.interfaceExternalIds(lease.interfaceUuid);
     const before = ext();
     const encapIp = before?.get(EXT.encapIp);
     const staleTs = before?.get(EXT.ovnInstalledTs);
