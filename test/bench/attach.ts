@@ -38,7 +38,7 @@ import { inNs, poll, run as runCmd, sh, sleep } from '../../scripts/labkit/sh.ts
 import type { DpuState } from '../../scripts/labkit/state.ts';
 import { down, missingPrerequisites, up } from '../../scripts/labkit/topology.ts';
 import { keyOf, lspOnlyPod, type LspPod } from '../helpers/attacks.ts';
-import { startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 import { makePki } from '../helpers/pki.ts';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);

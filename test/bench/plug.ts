@@ -18,7 +18,9 @@ import { randomBytes } from 'node:crypto';
 import { NamedUuid, Uuid } from '../../dpu-agent/src/ovsdb/atoms.ts';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { type Operation, eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';
-import { type OvsdbServer, type TeardownHost, ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import type { TeardownHost } from '../helpers/ovsdb/process.ts';
+import { type OvsdbServer, startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 const BRIDGE = 'br-int';
 const TXN_TIMEOUT_MS = 10_000;
