@@ -16,7 +16,6 @@ export interface PemPair {
 
 export const pkiDir = (run: LabRun): string => join(run.state.dir, 'pki');
 export const caPath = (run: LabRun): string => join(pkiDir(run), 'ca.crt');
-export const rogueCaPath = (run: LabRun): string => join(pkiDir(run), 'rogue-ca.crt');
 /** Key/cert paths of a named identity: `dpuK-server`, `hostK`, `rogue`. */
 export function pemPair(run: LabRun, name: string): PemPair {
   return { key: join(pkiDir(run), `${name}.key`), cert: join(pkiDir(run), `${name}.crt`) };
