@@ -26,8 +26,6 @@ export type ErrorCode =
   | 'DPU_ERR_OVSDB_NOT_LEADER'
   // unixctl
   | 'DPU_ERR_UNIXCTL'
-  // chassis
-  | 'DPU_ERR_CHASSIS'
   // VF pool / leases
   | 'DPU_ERR_PORTS'
   // hw (representors, VF functions)
@@ -144,12 +142,6 @@ export class NotLeaderError extends DpuError {
 export class UnixctlError extends DpuError {
   constructor(readonly command: string, readonly error: string) {
     super('DPU_ERR_UNIXCTL', `${command}: ${error.trim()}`);
-  }
-}
-
-export class ChassisError extends DpuError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('DPU_ERR_CHASSIS', message, options);
   }
 }
 

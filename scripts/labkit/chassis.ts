@@ -4,10 +4,10 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { agentConfig, vsctl, vsctlArgv } from './dpu.ts';
-import { isAlive, spawnDetached, stopProc } from './procs.ts';
+import { isAlive, spawnDetached, stopProc, type ProcRecord } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { poll, run as runCmd } from './sh.ts';
-import type { DpuState, ProcRecord } from './state.ts';
+import type { DpuState } from './state.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -8,10 +8,10 @@ import {
   POD_UID_KEY, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName,
 } from './plan.ts';
 import { caPath, pemPair } from './pki.ts';
-import { startOvsDaemon, stopProc } from './procs.ts';
+import { startOvsDaemon, stopProc, type ProcRecord } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
-import type { DpuState, ProcRecord } from './state.ts';
+import type { DpuState } from './state.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 

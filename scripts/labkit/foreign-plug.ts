@@ -1,10 +1,9 @@
 // Plugging behind the agent's back, the way ovn-kubernetes' CNI does it
-// (`ovs-vsctl add-port br-int … external_ids:iface-id=…`). Pods never attach like
-// this any more (they go through host-shim and the agent); this is kept only to
-// simulate a misbehaving plugger in tests (the agent's bridge audit must remove such
-// a port) and as the ovn-kubernetes-style baseline in `npm run bench -- attach`.
-import { vsctl, vsctlArgv } from './dpu.ts';
-import { run } from './sh.ts';
+// (`ovs-vsctl add-port br-int … external_ids:iface-id=…`). Lab pods attach through
+// host-shim and the agent; this only simulates a misbehaving plugger in tests (the
+// agent's bridge audit must remove such a port) and is the ovn-kubernetes-style
+// baseline in `npm run bench -- attach`.
+import { vsctl } from './dpu.ts';
 import type { DpuState } from './state.ts';
 
 /**
@@ -21,21 +20,6 @@ export async function foreignPlug(d: DpuState, rep: string, ifaceId: string, mac
     '--', 'set', 'Interface', rep, `external_ids:iface-id=${ifaceId}`, `external_ids:attached-mac="${mac}"`,
     ...(ifaceIdVer ? [`external_ids:iface-id-ver="${ifaceIdVer}"`] : []),
   );
-}
-
-/** Idempotent. same as: ovs-vsctl --if-exists del-port br-int pf0vfJ */
-export async function foreignUnplug(d: DpuState, rep: string): Promise<void> {
-  await vsctl(d, '--no-wait', '--if-exists', 'del-port', 'br-int', rep);
-}
-
-/**
- * Waits until ovn-controller has installed the port's flows (bounded by timeoutS).
- * same as: ovs-vsctl --timeout=S wait-until Interface pf0vfJ external_ids:ovn-installed=true
- * Returns false on timeout.
- */
-export async function waitOvnInstalled(d: DpuState, rep: string, timeoutS = 10): Promise<boolean> {
-  const r = await run(vsctlArgv(d, ['wait-until', 'Interface', rep, 'external_ids:ovn-installed="true"'], timeoutS), { timeoutMs: (timeoutS + 5) * 1000 });
-  return r.code === 0;
 }
 
 /** Whether ovn-controller has marked the port installed (one read, no wait). */

@@ -1,15 +1,13 @@
-// The lab's PKI, made with the openssl CLI under <run>/pki at `lab up`:
+// The lab's PKI, issued with certs.ts under <run>/pki at `lab up`:
 //   ca            the hosts' CA, configured on every DPU (api.tls.clientCa); also signs the DPUs' server certs
 //   dpuK-server   CN=dpuK, SAN IP:<dpuK's API link address> (what host-shim dials)
 //   hostK         client, CN=hostK — the host identity leases belong to
 //   rogue-ca      a second CA nobody trusts; rogue = CN=host1 signed by it (attack tests)
-// P-256 keys (fast). Same as `openssl req -x509 …` / `openssl x509 -req …`.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { issueCert, makeCa } from './certs.ts';
 import { apiDpuIp } from './plan.ts';
 import type { LabRun } from './run.ts';
-import { sh } from './sh.ts';
 
 export interface PemPair {
   readonly key: string;
@@ -18,46 +16,23 @@ export interface PemPair {
 
 export const pkiDir = (run: LabRun): string => join(run.state.dir, 'pki');
 export const caPath = (run: LabRun): string => join(pkiDir(run), 'ca.crt');
-export const rogueCaPath = (run: LabRun): string => join(pkiDir(run), 'rogue-ca.crt');
 /** Key/cert paths of a named identity: `dpuK-server`, `hostK`, `rogue`. */
 export function pemPair(run: LabRun, name: string): PemPair {
   return { key: join(pkiDir(run), `${name}.key`), cert: join(pkiDir(run), `${name}.crt`) };
 }
 
-const openssl = (dir: string, args: string[]): Promise<string> => sh(['openssl', ...args], { cwd: dir });
-
-async function makeCa(dir: string, name: string): Promise<void> {
-  await openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  await openssl(dir, [
-    'req', '-x509', '-new', '-key', `${name}.key`, '-sha256', '-days', '7', '-subj', `/CN=${name}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', `${name}.crt`,
-  ]);
-}
-
-async function makeLeaf(dir: string, name: string, ca: string, cn: string, ext: string): Promise<void> {
-  await openssl(dir, ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`]);
-  await openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`]);
-  writeFileSync(join(dir, `${name}.ext`), ext);
-  await openssl(dir, [
-    // -set_serial, not -CAcreateserial: leaves are signed in parallel and would race on ca.srl.
-    'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-    '-days', '7', '-sha256', '-extfile', `${name}.ext`, '-out', `${name}.crt`,
-  ]);
-}
-
-const CLIENT_EXT = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
-const serverExt = (ip: string): string =>
-  `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:${ip}\n`;
+/** Lab certs live as long as a lab run may. */
+const validity = { days: 7 };
 
 /** Makes the whole PKI for `dpus` DPU/host pairs. Idempotent per run dir (overwrites). */
 export async function makeLabPki(run: LabRun, dpus: number): Promise<void> {
   const dir = pkiDir(run);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  await Promise.all([makeCa(dir, 'ca'), makeCa(dir, 'rogue-ca')]);
-  const leaves: Promise<void>[] = [makeLeaf(dir, 'rogue', 'rogue-ca', 'host1', CLIENT_EXT)];
+  const [ca, rogueCa] = await Promise.all([makeCa(dir, 'ca', validity), makeCa(dir, 'rogue-ca', validity)]);
+  const leaves: Promise<unknown>[] = [issueCert(rogueCa, 'rogue', { cn: 'host1', usage: 'client', validity })];
   for (let k = 1; k <= dpus; k++) {
-    leaves.push(makeLeaf(dir, `dpu${k}-server`, 'ca', `dpu${k}`, serverExt(apiDpuIp(k))));
-    leaves.push(makeLeaf(dir, `host${k}`, 'ca', `host${k}`, CLIENT_EXT));
+    leaves.push(issueCert(ca, `dpu${k}-server`, { cn: `dpu${k}`, usage: 'server', san: [`IP:${apiDpuIp(k)}`], validity }));
+    leaves.push(issueCert(ca, `host${k}`, { usage: 'client', validity }));
   }
   await Promise.all(leaves);
 }

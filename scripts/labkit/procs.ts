@@ -4,7 +4,18 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { inNs, poll, sh, sleep } from './sh.ts';
-import type { ProcRecord } from './state.ts';
+
+export interface ProcRecord {
+  /** e.g. `dpu1/ovs-vswitchd`. */
+  name: string;
+  ns: string;
+  pid: number;
+  /** /proc/<pid>/stat field 22: guards against killing a recycled pid. */
+  startTime: string;
+  pidfile?: string;
+  ctl?: string;
+  log: string;
+}
 
 /** /proc/<pid>/stat start time (clock ticks since boot), or undefined if gone or a zombie. */
 export function procStartTime(pid: number): string | undefined {

@@ -9,6 +9,7 @@ import { startDpuDaemons, warmUnderlay } from './dpu.ts';
 import { ipn, linkExists, linkShow } from './netns.ts';
 import { repName, vfName } from './plan.ts';
 import { stopProc } from './procs.ts';
+import { quantile } from './quantile.ts';
 import type { LabRun } from './run.ts';
 import { sleep } from './sh.ts';
 import type { DpuState, PodState } from './state.ts';
@@ -144,6 +145,5 @@ export async function startDpuMeasured(run: LabRun, d: DpuState, pods: readonly 
   const timings = await startDpu(run, d);
   const perPod = (await Promise.all(replies)).map((at) => (at === undefined ? undefined : Math.max(0, at - t0)));
   const got = perPod.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
-  const q = (f: number) => (got.length === 0 ? undefined : got[Math.min(got.length - 1, Math.max(0, Math.ceil(f * got.length) - 1))]);
-  return { perPod, p50Ms: q(0.5), maxMs: got.at(-1), timings };
+  return { perPod, p50Ms: got.length === 0 ? undefined : quantile(got, 0.5), maxMs: got.at(-1), timings };
 }

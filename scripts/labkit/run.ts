@@ -2,7 +2,8 @@
 // file the moment it exists, so nothing a crashed `up` made is forgotten.
 import { mkdirSync } from 'node:fs';
 import { addNetns } from './netns.ts';
-import { saveState, type LabState, type ProcRecord } from './state.ts';
+import type { ProcRecord } from './procs.ts';
+import { saveState, type LabState } from './state.ts';
 
 export class LabRun {
   constructor(readonly state: LabState) {}

@@ -2,21 +2,9 @@
 // moment it is created (netns) or right after (pid), so `down` can undo a crashed
 // `up`. Writes are atomic (tmp + rename); a lock dir serialises CLI invocations.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
-import { isAlive, procStartTime } from './procs.ts';
+import { isAlive, procStartTime, type ProcRecord } from './procs.ts';
 import { join } from 'node:path';
 import { RUN_ROOT, runDir } from './plan.ts';
-
-export interface ProcRecord {
-  /** e.g. `dpu1/ovs-vswitchd`. */
-  name: string;
-  ns: string;
-  pid: number;
-  /** /proc/<pid>/stat field 22: guards against killing a recycled pid. */
-  startTime: string;
-  pidfile?: string;
-  ctl?: string;
-  log: string;
-}
 
 export interface DpuState {
   k: number;

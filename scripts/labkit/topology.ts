@@ -10,10 +10,10 @@ import { upDpu, warmUnderlay } from './dpu.ts';
 import { delNetns, listNetns } from './netns.ts';
 import { runDir } from './plan.ts';
 import { makeLabPki } from './pki.ts';
-import { isAlive, netnsPids, procStartTime, rssKiB, stopProc } from './procs.ts';
+import { isAlive, netnsPids, procStartTime, rssKiB, stopProc, type ProcRecord } from './procs.ts';
 import { LabRun } from './run.ts';
 import { poll, run as runCmd, sh } from './sh.ts';
-import { loadState, newState, type LabState, type ProcRecord } from './state.ts';
+import { loadState, newState, type LabState } from './state.ts';
 
 export interface UpOptions {
   prefix: string;

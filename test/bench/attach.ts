@@ -32,25 +32,21 @@ import { HostSide } from '../../scripts/labkit/hostclient.ts';
 import { linkShow } from '../../scripts/labkit/netns.ts';
 import { macForIp, repName, vfName } from '../../scripts/labkit/plan.ts';
 import { createLsp, delPod, dpuOf, preparePod, shimAdd } from '../../scripts/labkit/pods.ts';
-import { isAlive, rssKiB, spawnDetached, stopProc } from '../../scripts/labkit/procs.ts';
+import { isAlive, rssKiB, spawnDetached, stopProc, type ProcRecord } from '../../scripts/labkit/procs.ts';
 import type { LabRun } from '../../scripts/labkit/run.ts';
 import { inNs, poll, run as runCmd, sh, sleep } from '../../scripts/labkit/sh.ts';
-import type { DpuState, ProcRecord } from '../../scripts/labkit/state.ts';
+import type { DpuState } from '../../scripts/labkit/state.ts';
+import { quantile } from '../../scripts/labkit/quantile.ts';
 import { down, missingPrerequisites, up } from '../../scripts/labkit/topology.ts';
 import { keyOf, lspOnlyPod, type LspPod } from '../helpers/attacks.ts';
-import { startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 import { makePki } from '../helpers/pki.ts';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function q(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
-}
-const stats = (xs: number[]) => ({ n: xs.length, p50: r1(q(xs, 0.5)), p99: r1(q(xs, 0.99)), max: r1(Math.max(...xs)) });
+const stats = (xs: number[]) => ({ n: xs.length, p50: r1(quantile(xs, 0.5)), p99: r1(quantile(xs, 0.99)), max: r1(Math.max(...xs)) });
 
 /** agentMs / ovnInstalledMs of the agent's "VF allocated" lines written after byte `since`. */
 type Phases = { checks: number; mac: number; plug: number };
@@ -346,12 +342,12 @@ export async function main(argv: string[]): Promise<number> {
         ovnk_seq_ms: stats(ovnkSeq.ms),
         ovnk_concurrent_ms: { ...stats(ovnkBurst.ms), failed: ovnkBurst.failed },
         ratio_vs_ovnk: {
-          api_seq_p50: r3(q(apiSeq.ms, 0.5) / q(ovnkSeq.ms, 0.5)),
-          shim_seq_p50: r3(q(shimSeq.ms, 0.5) / q(ovnkSeq.ms, 0.5)),
-          api_concurrent_p50: r3(q(apiBurst.ms, 0.5) / q(ovnkBurst.ms, 0.5)),
-          api_concurrent_p99: r3(q(apiBurst.ms, 0.99) / q(ovnkBurst.ms, 0.99)),
-          shim_concurrent_p50: r3(q(shimBurst.ms, 0.5) / q(ovnkBurst.ms, 0.5)),
-          shim_concurrent_p99: r3(q(shimBurst.ms, 0.99) / q(ovnkBurst.ms, 0.99)),
+          api_seq_p50: r3(quantile(apiSeq.ms, 0.5) / quantile(ovnkSeq.ms, 0.5)),
+          shim_seq_p50: r3(quantile(shimSeq.ms, 0.5) / quantile(ovnkSeq.ms, 0.5)),
+          api_concurrent_p50: r3(quantile(apiBurst.ms, 0.5) / quantile(ovnkBurst.ms, 0.5)),
+          api_concurrent_p99: r3(quantile(apiBurst.ms, 0.99) / quantile(ovnkBurst.ms, 0.99)),
+          shim_concurrent_p50: r3(quantile(shimBurst.ms, 0.5) / quantile(ovnkBurst.ms, 0.5)),
+          shim_concurrent_p99: r3(quantile(shimBurst.ms, 0.99) / quantile(ovnkBurst.ms, 0.99)),
         },
         cycles: cyc ?? 'skipped',
         consistent_after: consistent.problems.length === 0,

@@ -10,18 +10,13 @@ import { addPod } from '../../scripts/labkit/pods.ts';
 import type { DpuState } from '../../scripts/labkit/state.ts';
 import { isAlive, rssKiB } from '../../scripts/labkit/procs.ts';
 import { run as runCmd } from '../../scripts/labkit/sh.ts';
+import { quantile } from '../../scripts/labkit/quantile.ts';
 import { down, missingPrerequisites, up } from '../../scripts/labkit/topology.ts';
 
 /** Figures from the lab prototype (DESIGN §6) to compare against. */
 const BASELINE = { up_ms: { 1: 2000, 2: 3000, 4: 4000 }, ovn_installed_ms: { p50: 55, p99: 170 }, ovs_ovn_rss_mib: 93 };
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i]!;
-}
 
 /**
  * Watches a DPU's Interface table with the agent's OVSDB client: when each
@@ -49,7 +44,7 @@ async function watchInstalls(d: DpuState) {
   return { latencies, stop: () => client.stop() };
 }
 
-const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+const median = (xs: number[]) => quantile(xs, 0.5);
 const prefix = (tag: string) => `${tag}${randomBytes(3).toString('hex')}`;
 
 export async function main(argv: string[]): Promise<number> {

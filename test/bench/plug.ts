@@ -18,7 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { NamedUuid, Uuid } from '../../dpu-agent/src/ovsdb/atoms.ts';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { type Operation, eq, op } from '../../dpu-agent/src/ovsdb/ops.ts';
-import { type OvsdbServer, type TeardownHost, ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { quantile } from '../../scripts/labkit/quantile.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import type { TeardownHost } from '../helpers/ovsdb/process.ts';
+import { type OvsdbServer, startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 const BRIDGE = 'br-int';
 const TXN_TIMEOUT_MS = 10_000;
@@ -27,12 +30,6 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i] as number;
-}
 
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
@@ -134,8 +131,7 @@ async function runBaseline(server: OvsdbServer, c: OvsdbClient, sample: number, 
 }
 
 function describe(label: string, ph: Phase): string {
-  const s = [...ph.latMs].sort((a, b) => a - b);
-  return `${label}: ${ph.latMs.length} in ${Math.round(ph.totalMs)} ms, p50 ${round(quantile(s, 0.5))} ms, p99 ${round(quantile(s, 0.99))} ms`;
+  return `${label}: ${ph.latMs.length} in ${Math.round(ph.totalMs)} ms, p50 ${round(quantile(ph.latMs, 0.5))} ms, p99 ${round(quantile(ph.latMs, 0.99))} ms`;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -9,14 +9,10 @@ import { parseArgs } from 'node:util';
 import { checkConsistency } from '../../scripts/labkit/consistency.ts';
 import { addPod, dpuOf } from '../../scripts/labkit/pods.ts';
 import { forgetEswitchState, startDpuMeasured, stopDpu } from '../../scripts/labkit/reboot.ts';
+import { quantile } from '../../scripts/labkit/quantile.ts';
 import { down, missingPrerequisites, up } from '../../scripts/labkit/topology.ts';
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
-
-function quantile(sorted: readonly number[], q: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
 
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { pods: { type: 'string' }, reps: { type: 'string' } } });
@@ -52,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     await down(prefix);
   }
   const sorted = [...all].sort((a, b) => a - b);
-  const med = (xs: number[]) => Math.round(quantile([...xs].sort((a, b) => a - b), 0.5) ?? NaN);
+  const med = (xs: number[]) => Math.round(quantile(xs, 0.5));
   out(`over ${reps} restart(s) × ${nPods} pods: p50 ${quantile(sorted, 0.5)} ms, p90 ${quantile(sorted, 0.9)} ms, max ${sorted.at(-1)} ms; ${lost} pod(s) without traffic`);
   out(
     JSON.stringify({

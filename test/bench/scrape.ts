@@ -18,7 +18,7 @@ import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { createMetrics } from '../../dpu-agent/src/metrics/metrics.ts';
 import { MetricsServer } from '../../dpu-agent/src/metrics/server.ts';
 import { OffloadCollector } from '../../dpu-agent/src/offload/collector.ts';
-import { FakeTc } from '../../dpu-agent/src/offload/fake-tc.ts';
+import { FakeTc } from '../helpers/fake-tc.ts';
 import { decodeFilterMessage, type TcFilter } from '../../dpu-agent/src/tc/index.ts';
 import { NLMSG_DONE, parseMessages } from '../../dpu-agent/src/netlink/nl.ts';
 import { synthesize, toDatagrams } from './tc-dump.ts';

@@ -3,7 +3,8 @@ import { BridgeAudit, type ForeignPort } from '../../dpu-agent/src/offload/bridg
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { plugOps } from '../../dpu-agent/src/ports/lease.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
-import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb/server.ts';
 
 async function setup(t: { teardown(fn: () => unknown): void }, repair: boolean): Promise<{ srv: OvsdbServer; audit: BridgeAudit; drift: ForeignPort[][] }> {
   const srv = await startOvsdbServer(t);

@@ -3,7 +3,8 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 const run = promisify(execFile);
 const repo = new URL('../../', import.meta.url).pathname;

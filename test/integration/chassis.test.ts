@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { Agent } from '../../dpu-agent/src/agent.ts';
 import { parseConfig } from '../../dpu-agent/src/config.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
-import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb/server.ts';
 
 const repo = new URL('../../', import.meta.url).pathname;
 

@@ -25,7 +25,8 @@ import type { OvnView } from '../../dpu-agent/src/ports/ovn.ts';
 import { type ReassertOutcome, VfPool } from '../../dpu-agent/src/ports/pool.ts';
 import type { Quarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { FakeHw } from '../helpers/fake-hw.ts';
-import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb/server.ts';
 
 type Tap = { teardown(fn: () => unknown): void };
 

@@ -2,7 +2,8 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { OvnControllerProbe } from '../../dpu-agent/src/chassis/ovn-controller.ts';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
-import { ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 async function until(cond: () => Promise<boolean>, tries = 150): Promise<boolean> {
   for (let i = 0; i < tries; i++) {

@@ -4,7 +4,7 @@ import t from 'tap';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { OvnView, type PodPort } from '../../dpu-agent/src/ports/ovn.ts';
-import { startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 // OvnView against a real OVN NB ovsdb-server: a pod's prefix and gateway come from the
 // switch its port is on, and follow the port when the control plane moves or drops it.

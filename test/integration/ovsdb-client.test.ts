@@ -7,7 +7,8 @@ import { op, eq } from '../../dpu-agent/src/ovsdb/ops.ts';
 import type { RowChange } from '../../dpu-agent/src/ovsdb/replica.ts';
 import type { DatabaseSchema } from '../../dpu-agent/src/ovsdb/schema.ts';
 import { OvsdbError } from '../../dpu-agent/src/errors.ts';
-import { ovsdbClientDump, ovsVsctl, startOvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsdbClientDump, ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 
 const run = promisify(execFile);
 

@@ -2,7 +2,8 @@ import t from 'tap';
 import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { op } from '../../dpu-agent/src/ovsdb/ops.ts';
 import type { RowChange } from '../../dpu-agent/src/ovsdb/replica.ts';
-import { ovsdbClientDump, startRaftCluster } from '../helpers/ovsdb-server.ts';
+import { ovsdbClientDump } from '../helpers/ovsdb/cli.ts';
+import { startRaftCluster } from '../helpers/ovsdb/raft.ts';
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, tries = 400): Promise<void> {
   for (let i = 0; i < tries; i++) {

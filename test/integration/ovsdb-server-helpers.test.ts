@@ -1,4 +1,4 @@
-// Proves test/helpers/ovsdb-server.ts works against the real binaries:
+// Proves test/helpers/ovsdb/ works against the real binaries:
 // standalone unix+tcp, restart keeps data, kill9 kills, ssl with client certs,
 // a 3-member Raft cluster elects a new leader when the leader dies.
 
@@ -6,15 +6,10 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { existsSync } from 'node:fs';
-import {
-  ovsAppctl,
-  ovsdbClientDump,
-  ovsVsctl,
-  parseClusterStatus,
-  pidExists,
-  startOvsdbServer,
-  startRaftCluster,
-} from '../helpers/ovsdb-server.ts';
+import { ovsAppctl, ovsdbClientDump, ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { parseClusterStatus, startRaftCluster } from '../helpers/ovsdb/raft.ts';
+import { pidExists } from '../helpers/ovsdb/sandbox.ts';
+import { startOvsdbServer } from '../helpers/ovsdb/server.ts';
 import { execFile } from 'node:child_process';
 
 function ovsdbClient(...args: string[]): Promise<string> {

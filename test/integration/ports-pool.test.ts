@@ -11,7 +11,8 @@ import type { Quarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { type AttachmentKey, keyString } from '../../dpu-agent/src/ports/types.ts';
 import { type CounterReader, type VfCounters, ZERO_COUNTERS } from '../../dpu-agent/src/hw/link-stats.ts';
 import { FakeHw } from '../helpers/fake-hw.ts';
-import { ovsVsctl, startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb-server.ts';
+import { ovsVsctl } from '../helpers/ovsdb/cli.ts';
+import { startOvsdbServer, type OvsdbServer } from '../helpers/ovsdb/server.ts';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 

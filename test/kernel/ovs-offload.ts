@@ -13,9 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addNetns, addVeth, delNetns, ipn, linkUp } from '../../scripts/labkit/netns.ts';
-import { startOvsDaemon, stopProc } from '../../scripts/labkit/procs.ts';
+import { startOvsDaemon, stopProc, type ProcRecord } from '../../scripts/labkit/procs.ts';
 import { inNs, poll, run, sh } from '../../scripts/labkit/sh.ts';
-import type { ProcRecord } from '../../scripts/labkit/state.ts';
 import { check, filterPackets, kernelTest, requireModules, tcIngressFilters, type TcFilterJson } from '../helpers/kernel.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';

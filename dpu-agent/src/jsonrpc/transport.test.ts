@@ -1,7 +1,6 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,39 +8,25 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { ConfigError, ConnectError, TimeoutError } from '../errors.ts';
 import { connectTransport, type TlsFiles } from './transport.ts';
+import { issueCert, makeCa } from '../../../scripts/labkit/certs.ts';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'jsonrpc-transport-'));
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
 
-// --- certificates, made with the openssl CLI as an operator (or ovs-pki) would ---
+// --- certificates: the repo's one generator (the openssl CLI, as an operator or ovs-pki would) ---
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-let serial = 1000;
-function makeCa(name: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.crt`, '-subj', `/CN=${name}`, '-days', '2');
-}
-function makeCert(name: string, ca: string, ext: string): void {
-  writeFileSync(path.join(tmp, `${name}.ext`), ext);
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`,
-    '-set_serial', String(serial++), '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`);
-}
 const pem = (file: string): string => readFileSync(path.join(tmp, file), 'utf8');
 
-makeCa('ca');
-makeCa('other-ca');
-makeCert('server', 'ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-makeCert('server-wrong-name', 'ca', 'subjectAltName=DNS:sb.example.test\nextendedKeyUsage=serverAuth\n');
-makeCert('server-other-ca', 'other-ca', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-makeCert('client', 'ca', 'extendedKeyUsage=clientAuth\n');
-makeCert('client-other-ca', 'other-ca', 'extendedKeyUsage=clientAuth\n');
+const [ca, otherCa] = await Promise.all([makeCa(tmp, 'ca'), makeCa(tmp, 'other-ca')]);
+await Promise.all([
+  issueCert(ca, 'server', { usage: 'server', san: ['IP:127.0.0.1'] }),
+  issueCert(ca, 'server-wrong-name', { usage: 'server', san: ['DNS:sb.example.test'] }),
+  issueCert(otherCa, 'server-other-ca', { usage: 'server', san: ['IP:127.0.0.1'] }),
+  issueCert(ca, 'client', { usage: 'client' }),
+  issueCert(otherCa, 'client-other-ca', { usage: 'client' }),
+]);
 
 const clientTls: TlsFiles = { key: pem('client.key'), cert: pem('client.crt'), ca: pem('ca.crt') };
 

@@ -8,7 +8,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // nothing the host controls ends up as a label).
 
 /** Closed label sets, so call sites cannot invent values. */
-export type VfPoolState = 'free' | 'leased' | 'total' | 'broken';
 export type AttachPhase = 'agent' | 'ovn_installed';
 export type HostApiMethod = 'AllocateVf' | 'ReleaseVf' | 'GetVf' | 'ListVfs' | 'Status' | 'unknown';
 /** Why the host API turned a request or connection away before the handler ran. */
@@ -20,8 +19,6 @@ export type HostApiRejectReason =
   | 'body-timeout'
   | 'tls-handshake'
   | 'peer-connection-limit';
-export type TcFlowState = 'in_hw' | 'not_in_hw';
-export type TcPath = 'hw' | 'sw';
 
 export interface Metrics {
   readonly registry: Registry;

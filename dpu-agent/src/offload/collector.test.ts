@@ -1,11 +1,11 @@
 import t from 'tap';
 import { createMetrics } from '../metrics/metrics.ts';
 import { ETH_P_IP, TC_PARENT_INGRESS, mirredAction, type FlowerFilter } from '../tc/index.ts';
-import { FakeTc } from './fake-tc.ts';
+import { FakeTc } from '../../../test/helpers/fake-tc.ts';
 import { OffloadCollector, growth } from './collector.ts';
 import type { OvsView } from './ovs-view.ts';
 import { quarantineFlower } from './quarantine.ts';
-import { memoryLogger } from './testlog.ts';
+import { memoryLogger } from '../../../test/helpers/memory-logger.ts';
 
 function flow(ifindex: number, handle: number, hw: number, total: number, inHw = true): FlowerFilter {
   return {

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { ETH_P_ALL, TC_PARENT_INGRESS, isFlower } from '../tc/index.ts';
 import type { Quarantine } from '../hw/quarantine.ts';
-import { FakeTc } from './fake-tc.ts';
+import { FakeTc } from '../../../test/helpers/fake-tc.ts';
 import {
   QUARANTINE_COOKIE,
   QUARANTINE_HANDLE,
@@ -12,7 +12,7 @@ import {
   quarantineFlower,
   quarantineMatchall,
 } from './quarantine.ts';
-import { memoryLogger } from './testlog.ts';
+import { memoryLogger } from '../../../test/helpers/memory-logger.ts';
 import type { AddrInfo, RtLinks } from '../hw/rtlink.ts';
 import type { Representor } from '../hw/types.ts';
 

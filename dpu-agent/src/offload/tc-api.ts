@@ -1,6 +1,6 @@
 // What the offload/ modules need from the tc library, as one narrow interface:
 // the real `Tc` (tc/tc.ts) implements it, and so does the in-memory FakeTc
-// (fake-tc.ts) the unit tests and the scrape bench use (STYLE 8: a fake only
+// (test/helpers/fake-tc.ts) the unit tests and the scrape bench use (STYLE 8: a fake only
 // where it implements the same interface as the real thing).
 import { readFile } from 'node:fs/promises';
 import type { Tc } from '../tc/index.ts';

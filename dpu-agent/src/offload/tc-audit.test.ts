@@ -1,10 +1,10 @@
 import t from 'tap';
 import { ETH_P_ALL, ETH_P_IP, TC_PARENT_EGRESS, TC_PARENT_INGRESS, dropAction, mirredAction, type FlowerFilter, type OtherFilter } from '../tc/index.ts';
-import { FakeTc } from './fake-tc.ts';
+import { FakeTc } from '../../../test/helpers/fake-tc.ts';
 import { ufidToCookie, ufidsFromDumpFlows, countFlows, type OvsView } from './ovs-view.ts';
 import { TcQuarantine, isQuarantineFilter, quarantineFlower } from './quarantine.ts';
 import { TcAudit, auditDevice, classify, type DriftKind, type Finding } from './tc-audit.ts';
-import { memoryLogger } from './testlog.ts';
+import { memoryLogger } from '../../../test/helpers/memory-logger.ts';
 
 const IFX: Record<string, number> = { pf0vf0: 10, pf0vf1: 11, p0: 2 };
 const UFID = 'aabbccdd00112233445566778899aabb';

@@ -150,7 +150,3 @@ export function strMap(v: Value | undefined): Map<string, string> {
   if (v instanceof Map) for (const [k, val] of v) out.set(String(k), String(val));
   return out;
 }
-
-export function toOvsMap(o: Readonly<Record<string, string>> | ReadonlyMap<string, string>): OvsMap {
-  return new Map(o instanceof Map ? o : Object.entries(o));
-}

@@ -2,10 +2,10 @@
 // ifindex, kernel-like answers (EEXIST/ENOENT as TcError, handles picked on add,
 // not_in_hw in echoes and dumps, whole-prio deletes). For unit tests and the
 // scrape bench only; the real kernel is exercised in the kernel lane.
-import { TcError } from '../errors.ts';
-import type { FilterId, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../tc/index.ts';
-import { TC_H_CLSACT, TC_H_INGRESS_QDISC_HANDLE, TC_PARENT_EGRESS, isFlower } from '../tc/index.ts';
-import type { TcApi } from './tc-api.ts';
+import { TcError } from '../../dpu-agent/src/errors.ts';
+import type { FilterId, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../../dpu-agent/src/tc/index.ts';
+import { TC_H_CLSACT, TC_H_INGRESS_QDISC_HANDLE, TC_PARENT_EGRESS, isFlower } from '../../dpu-agent/src/tc/index.ts';
+import type { TcApi } from '../../dpu-agent/src/offload/tc-api.ts';
 
 const ERRNO: Record<string, number> = { ENOENT: 2, EEXIST: 17, EINVAL: 22, EOPNOTSUPP: 95, ENODEV: 19 };
 const err = (op: string, ifindex: number, name: string, extack?: string): TcError => new TcError(op, ifindex, ERRNO[name] ?? 0, name, extack);
