@@ -13,7 +13,7 @@ import {
   policeAction,
   verdictName,
   type TcAction,
-} from './actions.ts';
+} from './actions/index.ts';
 import { AttrWriter, parseAttrs } from '../netlink/nl.ts';
 import { TCA_STATS_PKT64, encodeStats, decodeStats, splitCounters, ticksToMs } from './stats.ts';
 

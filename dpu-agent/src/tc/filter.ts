@@ -2,7 +2,7 @@
 // Message = nlmsghdr + struct tcmsg + TCA_KIND "flower" + TCA_CHAIN + TCA_OPTIONS{…}
 // (reference B1/B4; kernel side net/sched/cls_api.c tc_new_tfilter/tcf_fill_node).
 import { decodeFlowerOptionsAt, encodeFlowerOptions, type FlowerFlags, type FlowerKey, type FlowerOptions } from './flower.ts';
-import type { TcAction } from './actions.ts';
+import type { TcAction } from './actions/index.ts';
 import {
   AttrWriter,
   type NlMessage,
