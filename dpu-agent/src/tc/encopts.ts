@@ -59,7 +59,7 @@ const ENC_OPTS = attrTable([
   ['', ENC_OPTS_VXLAN, vxlan],
 ]);
 
-export function encodeEncOpts(w: AttrWriter, type: number, o: EncOpts): void {
+function encodeEncOpts(w: AttrWriter, type: number, o: EncOpts): void {
   w.nest(
     type,
     (w) => {
@@ -72,7 +72,7 @@ export function encodeEncOpts(w: AttrWriter, type: number, o: EncOpts): void {
 }
 
 /** The children of an ENC_OPTS nest at `b[start, end)`, read in place. */
-export function decodeEncOptsAt(b: Buffer, start: number, end: number): EncOpts {
+function decodeEncOptsAt(b: Buffer, start: number, end: number): EncOpts {
   const out: EncOpts = {};
   readAttrs(b, start, end, ENC_OPTS, out as Target, out as Target);
   return out;

@@ -294,12 +294,7 @@ const FLOWER = attrTable([
   ['inHwCount', TCA_FLOWER_IN_HW_COUNT, 'u32', true],
 ]);
 
-/** Field name → attribute id (also used by tests and the tc -j comparison). */
-export const FLOWER_KEY_ATTR: Readonly<Record<ScalarKey, number>> = Object.fromEntries(
-  FIELDS.map(([f, id]) => [f, id]),
-) as Record<ScalarKey, number>;
-
-export function flagsToNumber(f: FlowerFlags): number {
+function flagsToNumber(f: FlowerFlags): number {
   return (
     ((f.skipHw ? TCA_CLS_FLAGS_SKIP_HW : 0) |
       (f.skipSw ? TCA_CLS_FLAGS_SKIP_SW : 0) |
@@ -313,7 +308,7 @@ export function flagsToNumber(f: FlowerFlags): number {
 
 const NAMED_FLAGS = TCA_CLS_FLAGS_SKIP_HW | TCA_CLS_FLAGS_SKIP_SW | TCA_CLS_FLAGS_IN_HW | TCA_CLS_FLAGS_NOT_IN_HW | TCA_CLS_FLAGS_VERBOSE;
 
-export function numberToFlags(n: number): FlowerFlags {
+function numberToFlags(n: number): FlowerFlags {
   const f: FlowerFlags = {};
   if (n & TCA_CLS_FLAGS_SKIP_HW) f.skipHw = true;
   if (n & TCA_CLS_FLAGS_SKIP_SW) f.skipSw = true;
@@ -329,14 +324,10 @@ export function numberToFlags(n: number): FlowerFlags {
 export function encodeFlowerOptions(w: AttrWriter, o: FlowerOptions): void {
   if (o.classid !== undefined) w.u32(TCA_FLOWER_CLASSID, o.classid);
   if (o.actions.length) w.nest(TCA_FLOWER_ACT, (w) => encodeActions(w, o.actions));
-  encodeFlowerKey(w, o.key);
+  writeAttrs(w, o.key, FLOWER);
   if (o.flags !== undefined) w.u32(TCA_FLOWER_FLAGS, flagsToNumber(o.flags));
   if (o.inHwCount !== undefined) w.u32(TCA_FLOWER_IN_HW_COUNT, o.inHwCount);
   w.rawAttrs(o.unknown);
-}
-
-export function encodeFlowerKey(w: AttrWriter, k: FlowerKey): void {
-  writeAttrs(w, k, FLOWER);
 }
 
 /** The children of a flower TCA_OPTIONS nest at `b[start, end)`, read in place. Unknown ids are kept in `unknown`. */

@@ -47,7 +47,7 @@ export interface Custom {
   write?(w: AttrWriter, type: number, v: never): void;
 }
 
-export type Codec = Scalar | Custom;
+type Codec = Scalar | Custom;
 /** [field, attribute id, codec] or, with `true`, a field of the second target (`top`). */
 export type FieldSpec = readonly [field: string, id: number, codec: Codec, top?: boolean];
 export type Target = { unknown?: RawAttr[] } & Record<string, unknown>;

@@ -166,7 +166,7 @@ export function decodeActionsAt(b: Buffer, start: number, end: number): TcAction
 }
 
 /** One action's nest (TCA_ACT_KIND, OPTIONS, STATS, …) at `b[start, end)`. */
-export function decodeActionAt(b: Buffer, start: number, end: number): TcAction {
+function decodeActionAt(b: Buffer, start: number, end: number): TcAction {
   // KIND first (the kernel sends it first; the last one wins, as parsing into a table would).
   let kind = '';
   for (let o = start; o + 4 <= end; ) {
