@@ -1,7 +1,7 @@
 // act_ct (include/uapi/linux/tc_act/tc_ct.h): conntrack, commit, NAT. PARMS is
 // option 1 and TM option 2 here, the reverse of most kinds. Pure.
 import { hs32 } from '../../netlink/nl.ts';
-import { type GenParms, type KindCodec, GEN_LEN, genAt, genParms, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export const CT_ACTION = { COMMIT: 1, FORCE: 2, CLEAR: 4, NAT: 8, NAT_SRC: 16, NAT_DST: 32 } as const;
 
@@ -25,13 +25,12 @@ export interface CtParams extends GenParms {
   helperProto?: number;
 }
 
-export const ct: KindCodec<CtParams> = {
+export const ct = defineKind<CtParams>({
   kind: 'ct',
   tm: 2,
   parms: 1,
-  parmsAlt: -1,
   pad: 15,
-  table: optionTable({ tm: 2, parms: 1, pad: 15 }, [
+  spec: [
     ['ctAction', 3, 'u16'],
     ['zone', 4, 'u16'],
     ['mark', 5, 'u32'],
@@ -47,7 +46,7 @@ export const ct: KindCodec<CtParams> = {
     ['helperName', 16, 'string'],
     ['helperFamily', 17, 'u8'],
     ['helperProto', 18, 'u8'],
-  ]),
+  ],
   // struct tc_ct: tc_gen only
   parmsAt(b, o, n) {
     needParms(n, GEN_LEN, 'tc_gen');
@@ -56,4 +55,4 @@ export const ct: KindCodec<CtParams> = {
   writeParms(w, p) {
     w.bytes(1, genParms(p, 0));
   },
-};
+});

@@ -2,7 +2,7 @@
 // (TCA_GACT_PROB). `action drop`, `action goto chain N`. Pure.
 import { type AttrWriter, hs32, hu16, writeS32, writeU16 } from '../../netlink/nl.ts';
 import { KEEP_RAW, type Custom } from '../walk.ts';
-import { type GenParms, type KindCodec, GEN_LEN, genAt, genParms, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export interface GactParams extends GenParms {
   kind: 'gact';
@@ -21,13 +21,12 @@ const prob: Custom = {
   },
 };
 
-export const gact: KindCodec<GactParams> = {
+export const gact = defineKind<GactParams>({
   kind: 'gact',
   tm: 1,
   parms: 2,
-  parmsAlt: -1,
   pad: 4,
-  table: optionTable({ tm: 1, parms: 2, pad: 4 }, [['prob', 3, prob]]),
+  spec: [['prob', 3, prob]],
   parmsAt(b, o, n) {
     needParms(n, GEN_LEN, 'tc_gen');
     return genAt<GactParams>({ kind: 'gact', control: hs32(b, o + 8) }, b, o);
@@ -35,4 +34,4 @@ export const gact: KindCodec<GactParams> = {
   writeParms(w, p) {
     w.bytes(2, genParms(p, 0));
   },
-};
+});

@@ -113,8 +113,26 @@ export interface KindCodec<P extends GenParms & { kind: string }> {
   writeParms(w: AttrWriter, p: P): void;
 }
 
-/** A kind's option table: `spec` plus its TM, PARMS (both ids) and PAD as `skip`. */
-export function optionTable(ids: { tm: number; parms: number; pad: number; parmsAlt?: number }, spec: readonly FieldSpec[] = []): AttrTable {
-  const skip: FieldSpec[] = [ids.tm, ids.parms, ids.pad, ...(ids.parmsAlt !== undefined ? [ids.parmsAlt] : [])].map((id) => ['', id, 'skip']);
-  return attrTable([...spec, ...skip]);
+/** A kind's codec from its option ids, its option attributes (besides TM, PARMS, PAD) and its PARMS struct. */
+export function defineKind<P extends GenParms & { kind: string }>(d: {
+  kind: P['kind'];
+  tm: number;
+  parms: number;
+  parmsAlt?: number;
+  pad: number;
+  spec?: readonly FieldSpec[];
+  parmsAt: KindCodec<P>['parmsAt'];
+  writeParms: KindCodec<P>['writeParms'];
+}): KindCodec<P> {
+  const skip: FieldSpec[] = [d.tm, d.parms, d.pad, ...(d.parmsAlt !== undefined ? [d.parmsAlt] : [])].map((id) => ['', id, 'skip']);
+  return {
+    kind: d.kind,
+    tm: d.tm,
+    parms: d.parms,
+    parmsAlt: d.parmsAlt ?? -1,
+    pad: d.pad,
+    table: attrTable([...(d.spec ?? []), ...skip]),
+    parmsAt: d.parmsAt,
+    writeParms: d.writeParms,
+  };
 }

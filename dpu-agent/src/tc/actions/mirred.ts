@@ -1,7 +1,7 @@
 // act_mirred (include/uapi/linux/tc_act/tc_mirred.h): redirect or mirror to a
 // device (or a block). `action mirred egress redirect dev X`. Pure.
 import { hs32, hu32, writeS32, writeU32 } from '../../netlink/nl.ts';
-import { type GenParms, type KindCodec, GEN_LEN, genAt, genParms, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export const MIRRED = { EGRESS_REDIR: 1, EGRESS_MIRROR: 2, INGRESS_REDIR: 3, INGRESS_MIRROR: 4 } as const;
 
@@ -12,13 +12,12 @@ export interface MirredParams extends GenParms {
   blockid?: number;
 }
 
-export const mirred: KindCodec<MirredParams> = {
+export const mirred = defineKind<MirredParams>({
   kind: 'mirred',
   tm: 1,
   parms: 2,
-  parmsAlt: -1,
   pad: 3,
-  table: optionTable({ tm: 1, parms: 2, pad: 3 }, [['blockid', 4, 'u32']]),
+  spec: [['blockid', 4, 'u32']],
   // struct tc_mirred: tc_gen; s32 eaction; u32 ifindex
   parmsAt(b, o, n) {
     needParms(n, GEN_LEN + 8, 'tc_mirred');
@@ -33,4 +32,4 @@ export const mirred: KindCodec<MirredParams> = {
     writeU32(b, 24, p.ifindex);
     w.bytes(2, b);
   },
-};
+});

@@ -3,7 +3,7 @@
 // key order) and the kernel dumps that form when keys_ex exist; plain PARMS otherwise. Pure.
 import { hs32, hu32, writeS32, writeU32 } from '../../netlink/nl.ts';
 import { type Custom, type Target, attrTable, readAttrs, tlvLen } from '../walk.ts';
-import { type GenParms, type KindCodec, genAt, genParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, genAt, genParms } from './gen.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../../errors.ts';
 
 export const PEDIT_HTYPE = { NETWORK: 0, ETH: 1, IP4: 2, IP6: 3, TCP: 4, UDP: 5 } as const;
@@ -60,13 +60,13 @@ const keysEx: Custom = {
   },
 };
 
-export const pedit: KindCodec<PeditParams> = {
+export const pedit = defineKind<PeditParams>({
   kind: 'pedit',
   tm: 1,
   parms: TCA_PEDIT_PARMS,
   parmsAlt: TCA_PEDIT_PARMS_EX,
   pad: 3,
-  table: optionTable({ tm: 1, parms: TCA_PEDIT_PARMS, pad: 3, parmsAlt: TCA_PEDIT_PARMS_EX }, [['keys', TCA_PEDIT_KEYS_EX, keysEx]]),
+  spec: [['keys', TCA_PEDIT_KEYS_EX, keysEx]],
   parmsAt(b, o, n, type) {
     if (n < SEL_LEN) throw new NetlinkMalformedError(`tc_pedit_sel of ${n} B`);
     const nkeys = b[o + 20]!;
@@ -116,4 +116,4 @@ export const pedit: KindCodec<PeditParams> = {
       true,
     );
   },
-};
+});

@@ -3,7 +3,7 @@
 // struct (not tc_gen first): index, action (the exceed verdict), limit, burst,
 // mtu, rate, peakrate, refcnt, bindcnt, capab. Pure.
 import { hs32, hu16, hu32, writeS32, writeU16, writeU32 } from '../../netlink/nl.ts';
-import { type GenParms, type KindCodec, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, needParms } from './gen.ts';
 
 export interface RateSpec {
   cellLog: number;
@@ -36,13 +36,12 @@ export interface PoliceParams extends GenParms {
 const TCA_POLICE_TBF = 1;
 const POLICE_LEN = 56;
 
-export const police: KindCodec<PoliceParams> = {
+export const police = defineKind<PoliceParams>({
   kind: 'police',
   tm: 6,
   parms: TCA_POLICE_TBF,
-  parmsAlt: -1,
   pad: 7,
-  table: optionTable({ tm: 6, parms: TCA_POLICE_TBF, pad: 7 }, [
+  spec: [
     ['rtab', 2, 'bytes'],
     ['', 3, 'skip'], // TCA_POLICE_PEAKRATE table: ignored
     ['avrate', 4, 'u32'],
@@ -51,7 +50,7 @@ export const police: KindCodec<PoliceParams> = {
     ['peakrate64', 9, 'u64'],
     ['pktrate64', 10, 'u64'],
     ['pktburst64', 11, 'u64'],
-  ]),
+  ],
   parmsAt(b, o, n) {
     needParms(n, POLICE_LEN, 'tc_police');
     const p: PoliceParams = { kind: 'police', control: hs32(b, o + 4), burst: hu32(b, o + 12), rate: rateSpecAt(b, o + 20) };
@@ -85,7 +84,7 @@ export const police: KindCodec<PoliceParams> = {
     writeU32(b, 52, p.capab ?? 0);
     w.bytes(TCA_POLICE_TBF, b);
   },
-};
+});
 
 // struct tc_ratespec: u8 cell_log; u8 linklayer; u16 overhead; s16 cell_align; u16 mpu; u32 rate
 function writeRateSpec(b: Buffer, at: number, r: RateSpec): void {

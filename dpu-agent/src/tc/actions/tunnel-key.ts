@@ -2,7 +2,7 @@
 // tunnel metadata (OVS set(tunnel(...)) / tunnel decap). Pure.
 import { hs32, writeS32 } from '../../netlink/nl.ts';
 import { encOpts, type EncOpts } from '../encopts.ts';
-import { type GenParms, type KindCodec, GEN_LEN, genAt, genParms, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export const TUNNEL_KEY_ACTION = { SET: 1, RELEASE: 2 } as const;
 
@@ -22,13 +22,12 @@ export interface TunnelKeyParams extends GenParms {
   noFrag?: boolean;
 }
 
-export const tunnelKey: KindCodec<TunnelKeyParams> = {
+export const tunnelKey = defineKind<TunnelKeyParams>({
   kind: 'tunnel_key',
   tm: 1,
   parms: 2,
-  parmsAlt: -1,
   pad: 8,
-  table: optionTable({ tm: 1, parms: 2, pad: 8 }, [
+  spec: [
     ['ipv4Src', 3, 'ipv4'],
     ['ipv4Dst', 4, 'ipv4'],
     ['ipv6Src', 5, 'ipv6'],
@@ -40,7 +39,7 @@ export const tunnelKey: KindCodec<TunnelKeyParams> = {
     ['tos', 12, 'u8'],
     ['ttl', 13, 'u8'],
     ['noFrag', 14, 'flag'],
-  ]),
+  ],
   // struct tc_tunnel_key: tc_gen; s32 t_action
   parmsAt(b, o, n) {
     needParms(n, GEN_LEN + 4, 'tc_tunnel_key');
@@ -53,4 +52,4 @@ export const tunnelKey: KindCodec<TunnelKeyParams> = {
     writeS32(b, 20, p.tAction);
     w.bytes(2, b);
   },
-};
+});

@@ -1,6 +1,6 @@
 // act_vlan (include/uapi/linux/tc_act/tc_vlan.h): pop/push/modify a VLAN tag. Pure.
 import { hs32, writeS32 } from '../../netlink/nl.ts';
-import { type GenParms, type KindCodec, GEN_LEN, genAt, genParms, needParms, optionTable } from './gen.ts';
+import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export const VLAN_ACTION = { POP: 1, PUSH: 2, MODIFY: 3, POP_ETH: 4, PUSH_ETH: 5 } as const;
 
@@ -16,19 +16,18 @@ export interface VlanParams extends GenParms {
   pushEthSrc?: string;
 }
 
-export const vlan: KindCodec<VlanParams> = {
+export const vlan = defineKind<VlanParams>({
   kind: 'vlan',
   tm: 1,
   parms: 2,
-  parmsAlt: -1,
   pad: 5,
-  table: optionTable({ tm: 1, parms: 2, pad: 5 }, [
+  spec: [
     ['id', 3, 'u16'],
     ['proto', 4, 'be16'],
     ['prio', 6, 'u8'],
     ['pushEthDst', 7, 'mac'],
     ['pushEthSrc', 8, 'mac'],
-  ]),
+  ],
   // struct tc_vlan: tc_gen; s32 v_action
   parmsAt(b, o, n) {
     needParms(n, GEN_LEN + 4, 'tc_vlan');
@@ -41,4 +40,4 @@ export const vlan: KindCodec<VlanParams> = {
     writeS32(b, 20, p.vAction);
     w.bytes(2, b);
   },
-};
+});
