@@ -2,9 +2,9 @@
 // tunnel_key (TCA_TUNNEL_KEY_ENC_OPTS): the inner ids are the same in both
 // (pkt_cls.h TCA_FLOWER_KEY_ENC_OPTS_* / tc_tunnel_key.h TCA_TUNNEL_KEY_ENC_OPTS_*).
 // One GENEVE nest per option, as iproute2 (flower_parse_geneve_opts) and the
-// kernel dump (fl_dump_key_geneve_opt) do.
-import { hexToBytes } from '../netlink/addr.ts';
-import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, nbe16, needLen, overrun, rawAttrAt } from '../netlink/nl.ts';
+// kernel dump (fl_dump_key_geneve_opt) do. Pure.
+import type { AttrWriter, RawAttr } from '../netlink/nl.ts';
+import { type Custom, type Target, attrTable, readAttrs, writeAttrs } from './walk.ts';
 
 export const ENC_OPTS_GENEVE = 1;
 export const ENC_OPTS_VXLAN = 2;
@@ -29,69 +29,57 @@ export interface EncOpts {
   unknown?: RawAttr[];
 }
 
-export function encodeEncOpts(w: AttrWriter, type: number, o: EncOpts): void {
+// Inside one option nest, ids this code does not know are dropped.
+const GENEVE = attrTable(
+  [
+    ['class', ENC_OPT_GENEVE_CLASS, 'be16'],
+    ['type', ENC_OPT_GENEVE_TYPE, 'u8'],
+    ['data', ENC_OPT_GENEVE_DATA, 'hex'],
+  ],
+  { keepUnknown: false },
+);
+const VXLAN = attrTable([['vxlanGbp', ENC_OPT_VXLAN_GBP, 'u32']], { keepUnknown: false });
+
+const geneve: Custom = {
+  read(b, p, n, _type, out) {
+    const g: GeneveOpt = { class: 0, type: 0, data: '' };
+    readAttrs(b, p, p + n, GENEVE, g as unknown as Target, g as unknown as Target);
+    ((out as EncOpts).geneve ??= []).push(g);
+    return undefined;
+  },
+};
+const vxlan: Custom = {
+  read(b, p, n, _type, out) {
+    readAttrs(b, p, p + n, VXLAN, out, out);
+    return undefined;
+  },
+};
+const ENC_OPTS = attrTable([
+  ['geneve', ENC_OPTS_GENEVE, geneve],
+  ['', ENC_OPTS_VXLAN, vxlan],
+]);
+
+function encodeEncOpts(w: AttrWriter, type: number, o: EncOpts): void {
   w.nest(
     type,
     (w) => {
-      for (const g of o.geneve ?? []) {
-        w.nest(
-          ENC_OPTS_GENEVE,
-          (w) => {
-            w.be16(ENC_OPT_GENEVE_CLASS, g.class);
-            w.u8(ENC_OPT_GENEVE_TYPE, g.type);
-            w.bytes(ENC_OPT_GENEVE_DATA, hexToBytes(g.data));
-          },
-          true,
-        );
-      }
-      if (o.vxlanGbp !== undefined) w.nest(ENC_OPTS_VXLAN, (w) => w.u32(ENC_OPT_VXLAN_GBP, o.vxlanGbp!), true);
+      for (const g of o.geneve ?? []) w.nest(ENC_OPTS_GENEVE, (w) => writeAttrs(w, g, GENEVE), true);
+      if (o.vxlanGbp !== undefined) w.nest(ENC_OPTS_VXLAN, (w) => writeAttrs(w, o, VXLAN), true);
       w.rawAttrs(o.unknown);
     },
     true,
   );
 }
 
-export const decodeEncOpts = (a: NlAttr): EncOpts => decodeEncOptsAt(attrBuf(a), attrOff(a), attrOff(a) + attrLen(a));
-
 /** The children of an ENC_OPTS nest at `b[start, end)`, read in place. */
-export function decodeEncOptsAt(b: Buffer, start: number, end: number): EncOpts {
+function decodeEncOptsAt(b: Buffer, start: number, end: number): EncOpts {
   const out: EncOpts = {};
-  for (let o = start; o + 4 <= end; ) {
-    const len = hu16(b, o);
-    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
-    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
-    const cEnd = o + len;
-    if (type === ENC_OPTS_GENEVE) {
-      const g: GeneveOpt = { class: 0, type: 0, data: '' };
-      for (let f = o + 4; f + 4 <= cEnd; ) {
-        const fl = hu16(b, f);
-        const ft = hu16(b, f + 2) & NLA_TYPE_MASK;
-        if (fl < 4 || f + fl > cEnd) throw overrun(ft, fl, f, cEnd);
-        if (ft === ENC_OPT_GENEVE_CLASS) {
-          needLen(fl - 4, 2, 'be16', ft);
-          g.class = nbe16(b, f + 4);
-        } else if (ft === ENC_OPT_GENEVE_TYPE) {
-          needLen(fl - 4, 1, 'u8', ft);
-          g.type = b[f + 4]!;
-        } else if (ft === ENC_OPT_GENEVE_DATA) g.data = b.toString('hex', f + 4, f + fl);
-        f += (fl + 3) & ~3;
-      }
-      (out.geneve ??= []).push(g);
-    } else if (type === ENC_OPTS_VXLAN) {
-      for (let f = o + 4; f + 4 <= cEnd; ) {
-        const fl = hu16(b, f);
-        const ft = hu16(b, f + 2) & NLA_TYPE_MASK;
-        if (fl < 4 || f + fl > cEnd) throw overrun(ft, fl, f, cEnd);
-        if (ft === ENC_OPT_VXLAN_GBP) {
-          needLen(fl - 4, 4, 'u32', ft);
-          out.vxlanGbp = hu32(b, f + 4);
-        }
-        f += (fl + 3) & ~3;
-      }
-    } else {
-      (out.unknown ??= []).push(rawAttrAt(b, o));
-    }
-    o += (len + 3) & ~3;
-  }
+  readAttrs(b, start, end, ENC_OPTS, out as Target, out as Target);
   return out;
 }
+
+/** The ENC_OPTS nest as a table codec (flower keys, tunnel_key). */
+export const encOpts: Custom = {
+  read: (b, p, n) => decodeEncOptsAt(b, p, p + n),
+  write: (w: AttrWriter, type: number, v: EncOpts) => encodeEncOpts(w, type, v),
+};

@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
-import { mirredAction, TCA_ACT_FLAGS_NO_PERCPU_STATS } from './actions.ts';
+import { mirredAction, TCA_ACT_FLAGS_NO_PERCPU_STATS } from './actions/index.ts';
 import { decodeFilterMessage, encodeFilterMessage, encodeFilterRequest, encodeFilterBody, isFlower, rollupStats, type FlowerFilter } from './filter.ts';
 import { parseMessages, NLM_F_ACK, NLM_F_CREATE, NLM_F_ECHO, NLM_F_EXCL, NLM_F_REQUEST } from '../netlink/nl.ts';
 import { ETH_P_IP, TC_PARENT_INGRESS } from './tcmsg.ts';

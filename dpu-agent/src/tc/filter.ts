@@ -2,20 +2,16 @@
 // Message = nlmsghdr + struct tcmsg + TCA_KIND "flower" + TCA_CHAIN + TCA_OPTIONS{…}
 // (reference B1/B4; kernel side net/sched/cls_api.c tc_new_tfilter/tcf_fill_node).
 import { decodeFlowerOptionsAt, encodeFlowerOptions, type FlowerFlags, type FlowerKey, type FlowerOptions } from './flower.ts';
-import type { TcAction } from './actions.ts';
+import type { TcAction } from './actions/index.ts';
 import {
   AttrWriter,
   type NlMessage,
   type RawAttr,
   HOST_LE,
-  NLA_TYPE_MASK,
   encodeMessage,
   hu16,
   hu32,
-  needLen,
-  overrun,
   parseAttrs,
-  rawAttrAt,
   stringAt,
   toRaw,
   writeU32,
@@ -42,6 +38,7 @@ import {
   encodeTcMsg,
   tcmInfo,
 } from './tcmsg.ts';
+import { type Custom, type Target, attrTable, readAttrs } from './walk.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../errors.ts';
 
 /** Where a filter sits: device (or block), hook, chain, priority, protocol, handle. */
@@ -137,7 +134,7 @@ export function encodeFilterMessage(f: TcFilter, hdr: { type?: number; flags: nu
  * rejects IN_HW/NOT_IN_HW in TCA_FLOWER_FLAGS (cls_api.h tc_flags_valid ⇒ EINVAL),
  * and counters, timestamps, in_hw counts and refcounts are reply-only.
  */
-export function asRequest(f: FlowerFilter): FlowerFilter {
+function asRequest(f: FlowerFilter): FlowerFilter {
   const { inHwCount: _h, hwOffload: _o, stats: _s, ...rest } = f;
   const out: FlowerFilter = { ...rest, actions: f.actions.map(actionAsRequest) };
   if (f.flags) {
@@ -200,6 +197,15 @@ export function encodeDumpRequest(ifindex: number, parent: number, seq: number, 
   return encodeMessage({ type: RTM_GETTFILTER, flags: NLM_F_REQUEST | NLM_F_DUMP, seq }, w.toBuffer());
 }
 
+/** The top-level attributes of a filter message; OPTIONS by the offset of its header (decoded once KIND is known). */
+interface Head {
+  kind: string;
+  chain?: number;
+  optAt: number;
+  hwOffload?: number;
+  unknown?: RawAttr[];
+}
+
 const FLOWER = [0x66, 0x6c, 0x6f, 0x77, 0x65, 0x72]; // "flower"
 /** TCA_KIND payload is "flower" (NUL-terminated or not): the common case, without making a string. */
 function isFlowerKind(b: Buffer, p: number, n: number): boolean {
@@ -207,6 +213,15 @@ function isFlowerKind(b: Buffer, p: number, n: number): boolean {
   for (let i = 0; i < 6; i++) if (b[p + i] !== FLOWER[i]) return false;
   return true;
 }
+
+const kindCodec: Custom = { read: (b, p, n) => (isFlowerKind(b, p, n) ? 'flower' : stringAt(b, p, n)) };
+const optionsAt: Custom = { read: (_b, p) => p - 4 };
+const HEAD = attrTable([
+  ['kind', TCA_KIND, kindCodec],
+  ['chain', TCA_CHAIN, 'u32'],
+  ['optAt', TCA_OPTIONS, optionsAt],
+  ['hwOffload', TCA_HW_OFFLOAD, 'u8'],
+]);
 
 /** Decodes one RTM_NEWTFILTER (dump entry, echo, get reply) or RTM_DELTFILTER notification. */
 export function decodeFilterMessage(msg: NlMessage): TcFilter {
@@ -220,38 +235,11 @@ export function decodeFilterMessage(msg: NlMessage): TcFilter {
   const info = hu32(b, 16);
   const prio = info >>> 16;
   const protocol = HOST_LE ? (b[16]! << 8) | b[17]! : info & 0xffff; // __be16 in the low half (tcmInfo)
-  let kind = '';
-  let chain: number | undefined;
-  let optOff = -1;
-  let optEnd = 0;
-  let hwOffload: number | undefined;
-  let unknown: RawAttr[] | undefined;
-  for (let o = TCMSG_LEN; o + 4 <= end; ) {
-    const len = hu16(b, o);
-    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
-    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
-    const p = o + 4;
-    switch (type) {
-      case TCA_KIND:
-        kind = isFlowerKind(b, p, len - 4) ? 'flower' : stringAt(b, p, len - 4);
-        break;
-      case TCA_CHAIN:
-        needLen(len - 4, 4, 'u32', type);
-        chain = hu32(b, p);
-        break;
-      case TCA_OPTIONS:
-        optOff = p;
-        optEnd = o + len;
-        break;
-      case TCA_HW_OFFLOAD:
-        needLen(len - 4, 1, 'u8', type);
-        hwOffload = b[p]!;
-        break;
-      default:
-        (unknown ??= []).push(rawAttrAt(b, o));
-    }
-    o += (len + 3) & ~3;
-  }
+  const h: Head = { kind: '', optAt: -1 };
+  readAttrs(b, TCMSG_LEN, end, HEAD, h as unknown as Target, h as unknown as Target);
+  const { kind, chain, hwOffload, unknown } = h;
+  const optOff = h.optAt >= 0 ? h.optAt + 4 : -1;
+  const optEnd = h.optAt >= 0 ? h.optAt + hu16(b, h.optAt) : 0;
   if (!kind) throw new NetlinkMalformedError('filter message without TCA_KIND');
   if (kind === 'flower') {
     // A dump also lists each (prio, protocol) head with handle 0 and no options.

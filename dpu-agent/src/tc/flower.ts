@@ -8,27 +8,10 @@
 // order (OVS lib/tc.c nl_msg_put_u16(TCA_FLOWER_KEY_VLAN_ID); iproute2 f_flower.c
 // addattr16). Keys whose mask is all-zero are not dumped by the kernel
 // (fl_dump_key_val) and should not be sent (OVS nl_msg_put_masked_value).
-import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from '../netlink/addr.ts';
-import { decodeActionsAt, encodeActions, type TcAction } from './actions.ts';
-import { decodeEncOptsAt, encodeEncOpts, type EncOpts } from './encopts.ts';
-import {
-  type AttrWriter,
-  type NlAttr,
-  type RawAttr,
-  NLA_TYPE_MASK,
-  attrBuf,
-  attrLen,
-  attrOff,
-  exactLen,
-  hu16,
-  hu32,
-  nbe16,
-  nbe32,
-  needLen,
-  overrun,
-  rawAttrAt,
-  stringAt,
-} from '../netlink/nl.ts';
+import { decodeActionsAt, encodeActions, type TcAction } from './actions/index.ts';
+import { encOpts, type EncOpts } from './encopts.ts';
+import { type AttrWriter, type RawAttr, hu32, needLen } from '../netlink/nl.ts';
+import { type Custom, type Scalar, type Target, attrTable, readAttrs, writeAttrs } from './walk.ts';
 import { TcInvalidError } from '../errors.ts';
 
 export const TCA_FLOWER_CLASSID = 1;
@@ -192,12 +175,11 @@ export interface FlowerOptions {
   unknown?: RawAttr[];
 }
 
-type Codec = 'mac' | 'ipv4' | 'ipv6' | 'be16' | 'be32' | 'u8' | 'u16' | 'u32' | 'hex16' | 'string';
 type ScalarKey = Exclude<keyof FlowerKey, 'encOpts' | 'encOptsMask'>;
 
 // [field, attribute id, codec] in the order we emit them: value then its mask,
 // by value id — the order of reference B4's example.
-const FIELDS: ReadonlyArray<readonly [ScalarKey, number, Codec]> = [
+const FIELDS: ReadonlyArray<readonly [ScalarKey, number, Scalar]> = [
   ['indev', 2, 'string'],
   ['ethDst', 4, 'mac'],
   ['ethDstMask', 5, 'mac'],
@@ -293,93 +275,26 @@ const FIELDS: ReadonlyArray<readonly [ScalarKey, number, Codec]> = [
   ['numOfVlans', 102, 'u8'],
 ];
 
-// Codecs as small integers for the decoder's switch.
-const C_MAC = 0, C_IPV4 = 1, C_IPV6 = 2, C_BE16 = 3, C_BE32 = 4, C_U8 = 5, C_U16 = 6, C_U32 = 7, C_HEX16 = 8, C_STRING = 9;
-const CODEC_NUM: Record<Codec, number> = { mac: C_MAC, ipv4: C_IPV4, ipv6: C_IPV6, be16: C_BE16, be32: C_BE32, u8: C_U8, u16: C_U16, u32: C_U32, hex16: C_HEX16, string: C_STRING };
-/** Attribute id → field name / codec number, for decoding (undefined / -1: not a key field). */
-const FIELD_BY_ID: Array<ScalarKey | undefined> = [];
-const CODEC_BY_ID: number[] = [];
-for (const [field, id, codec] of FIELDS) {
-  FIELD_BY_ID[id] = field;
-  CODEC_BY_ID[id] = CODEC_NUM[codec];
-}
+const actions: Custom = { read: (b, p, n) => decodeActionsAt(b, p, p + n) };
+const flags: Custom = {
+  read(b, p, n, type) {
+    needLen(n, 4, 'u32', type);
+    return numberToFlags(hu32(b, p));
+  },
+};
 
-/** Field name → attribute id (also used by tests and the tc -j comparison). */
-export const FLOWER_KEY_ATTR: Readonly<Record<ScalarKey, number>> = Object.fromEntries(
-  FIELDS.map(([f, id]) => [f, id]),
-) as Record<ScalarKey, number>;
+/** Key fields into the FlowerKey, the rest of TCA_OPTIONS (`top`) into FlowerOptions. */
+const FLOWER = attrTable([
+  ...FIELDS,
+  ['encOpts', TCA_FLOWER_KEY_ENC_OPTS, encOpts],
+  ['encOptsMask', TCA_FLOWER_KEY_ENC_OPTS_MASK, encOpts],
+  ['classid', TCA_FLOWER_CLASSID, 'u32', true],
+  ['actions', TCA_FLOWER_ACT, actions, true],
+  ['flags', TCA_FLOWER_FLAGS, flags, true],
+  ['inHwCount', TCA_FLOWER_IN_HW_COUNT, 'u32', true],
+]);
 
-function put(w: AttrWriter, id: number, codec: Codec, v: string | number): void {
-  switch (codec) {
-    case 'mac':
-      w.bytes(id, macToBytes(v as string));
-      return;
-    case 'ipv4':
-      w.bytes(id, ipv4ToBytes(v as string));
-      return;
-    case 'ipv6':
-      w.bytes(id, ipv6ToBytes(v as string));
-      return;
-    case 'hex16':
-      w.bytes(id, hexToBytes(v as string, 16));
-      return;
-    case 'be16':
-      w.be16(id, v as number);
-      return;
-    case 'be32':
-      w.be32(id, v as number);
-      return;
-    case 'u8':
-      w.u8(id, v as number);
-      return;
-    case 'u16':
-      w.u16(id, v as number);
-      return;
-    case 'u32':
-      w.u32(id, v as number);
-      return;
-    case 'string':
-      w.string(id, v as string);
-      return;
-  }
-}
-
-/** A key field's value from its `n`-byte payload at `b[p]`. */
-function keyAt(b: Buffer, p: number, n: number, codec: number, type: number): string | number {
-  switch (codec) {
-    case C_MAC:
-      exactLen(n, 6, type);
-      return macAt(b, p);
-    case C_IPV4:
-      exactLen(n, 4, type);
-      return ipv4At(b, p);
-    case C_IPV6:
-      exactLen(n, 16, type);
-      return ipv6At(b, p);
-    case C_HEX16:
-      exactLen(n, 16, type);
-      return b.toString('hex', p, p + 16);
-    case C_BE16:
-      needLen(n, 2, 'be16', type);
-      return nbe16(b, p);
-    case C_BE32:
-      needLen(n, 4, 'be32', type);
-      return nbe32(b, p);
-    case C_U8:
-      needLen(n, 1, 'u8', type);
-      return b[p]!;
-    case C_U16:
-      needLen(n, 2, 'u16', type);
-      return hu16(b, p);
-    case C_U32:
-      needLen(n, 4, 'u32', type);
-      return hu32(b, p);
-    default:
-      return stringAt(b, p, n);
-  }
-}
-
-export function flagsToNumber(f: FlowerFlags): number {
+function flagsToNumber(f: FlowerFlags): number {
   return (
     ((f.skipHw ? TCA_CLS_FLAGS_SKIP_HW : 0) |
       (f.skipSw ? TCA_CLS_FLAGS_SKIP_SW : 0) |
@@ -393,7 +308,7 @@ export function flagsToNumber(f: FlowerFlags): number {
 
 const NAMED_FLAGS = TCA_CLS_FLAGS_SKIP_HW | TCA_CLS_FLAGS_SKIP_SW | TCA_CLS_FLAGS_IN_HW | TCA_CLS_FLAGS_NOT_IN_HW | TCA_CLS_FLAGS_VERBOSE;
 
-export function numberToFlags(n: number): FlowerFlags {
+function numberToFlags(n: number): FlowerFlags {
   const f: FlowerFlags = {};
   if (n & TCA_CLS_FLAGS_SKIP_HW) f.skipHw = true;
   if (n & TCA_CLS_FLAGS_SKIP_SW) f.skipSw = true;
@@ -409,67 +324,17 @@ export function numberToFlags(n: number): FlowerFlags {
 export function encodeFlowerOptions(w: AttrWriter, o: FlowerOptions): void {
   if (o.classid !== undefined) w.u32(TCA_FLOWER_CLASSID, o.classid);
   if (o.actions.length) w.nest(TCA_FLOWER_ACT, (w) => encodeActions(w, o.actions));
-  encodeFlowerKey(w, o.key);
+  writeAttrs(w, o.key, FLOWER);
   if (o.flags !== undefined) w.u32(TCA_FLOWER_FLAGS, flagsToNumber(o.flags));
   if (o.inHwCount !== undefined) w.u32(TCA_FLOWER_IN_HW_COUNT, o.inHwCount);
   w.rawAttrs(o.unknown);
 }
 
-export function encodeFlowerKey(w: AttrWriter, k: FlowerKey): void {
-  for (const [field, id, codec] of FIELDS) {
-    const v = k[field];
-    if (v !== undefined) put(w, id, codec, v);
-  }
-  if (k.encOpts) encodeEncOpts(w, TCA_FLOWER_KEY_ENC_OPTS, k.encOpts);
-  if (k.encOptsMask) encodeEncOpts(w, TCA_FLOWER_KEY_ENC_OPTS_MASK, k.encOptsMask);
-}
-
-/** Decodes the children of TCA_OPTIONS. Unknown ids are kept in `unknown`, never thrown on. */
-export const decodeFlowerOptions = (opts: NlAttr): FlowerOptions => decodeFlowerOptionsAt(attrBuf(opts), attrOff(opts), attrOff(opts) + attrLen(opts));
-
-/** The children of a flower TCA_OPTIONS nest at `b[start, end)`, read in place. */
+/** The children of a flower TCA_OPTIONS nest at `b[start, end)`, read in place. Unknown ids are kept in `unknown`. */
 export function decodeFlowerOptionsAt(b: Buffer, start: number, end: number): FlowerOptions {
   const key: FlowerKey = {};
   const out: FlowerOptions = { key, actions: [] };
-  const rec = key as Record<string, string | number>;
-  for (let o = start; o + 4 <= end; ) {
-    const len = hu16(b, o);
-    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
-    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
-    const p = o + 4;
-    const n = len - 4;
-    const field = FIELD_BY_ID[type];
-    if (field !== undefined) {
-      rec[field] = keyAt(b, p, n, CODEC_BY_ID[type]!, type);
-    } else {
-      switch (type) {
-        case TCA_FLOWER_ACT:
-          out.actions = decodeActionsAt(b, p, p + n);
-          break;
-        case TCA_FLOWER_FLAGS:
-          needLen(n, 4, 'u32', type);
-          out.flags = numberToFlags(hu32(b, p));
-          break;
-        case TCA_FLOWER_IN_HW_COUNT:
-          needLen(n, 4, 'u32', type);
-          out.inHwCount = hu32(b, p);
-          break;
-        case TCA_FLOWER_CLASSID:
-          needLen(n, 4, 'u32', type);
-          out.classid = hu32(b, p);
-          break;
-        case TCA_FLOWER_KEY_ENC_OPTS:
-          key.encOpts = decodeEncOptsAt(b, p, p + n);
-          break;
-        case TCA_FLOWER_KEY_ENC_OPTS_MASK:
-          key.encOptsMask = decodeEncOptsAt(b, p, p + n);
-          break;
-        default:
-          (out.unknown ??= []).push(rawAttrAt(b, o));
-      }
-    }
-    o += (len + 3) & ~3;
-  }
+  readAttrs(b, start, end, FLOWER, key as Target, out as unknown as Target);
   return out;
 }
 

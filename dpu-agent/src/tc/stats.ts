@@ -95,7 +95,11 @@ function putBasic(w: AttrWriter, type: number, c: Counters): void {
 
 export const decodeStats = (a: NlAttr): ActionStats => decodeStatsAt(attrBuf(a), attrOff(a), attrOff(a) + attrLen(a));
 
-/** The children of a TCA_ACT_STATS nest at `b[start, end)`, read in place. */
+/**
+ * The children of a TCA_ACT_STATS nest at `b[start, end)`, read in place. A plain
+ * loop rather than a walk.ts table: PKT64 amends the BASIC/BASIC_HW right before
+ * it, so what an attribute means depends on its neighbour, not only on its id.
+ */
 export function decodeStatsAt(b: Buffer, start: number, end: number): ActionStats {
   const s: ActionStats = {};
   let last: Counters | undefined;
@@ -165,8 +169,6 @@ export function encodeTm(w: AttrWriter, type: number, tm: TcfTm): void {
   if (tm.firstuse !== undefined) writeU64(b, 24, tm.firstuse);
   w.bytes(type, b);
 }
-
-export const decodeTm = (a: NlAttr): TcfTm => decodeTmAt(attrBuf(a), attrOff(a), attrLen(a));
 
 /** struct tcf_t of `n` bytes at `b[o]`. */
 export function decodeTmAt(b: Buffer, o: number, n: number): TcfTm {

@@ -3,8 +3,8 @@
 // canonical text). Used by the round-trip tests.
 import fc from 'fast-check';
 import { bytesToHex, bytesToIpv4, bytesToIpv6, bytesToMac } from '../../netlink/addr.ts';
-import type { ActionParams, Bitfield32, RateSpec, TcAction } from '../actions.ts';
-import { gotoChain, jump } from '../actions.ts';
+import type { ActionParams, Bitfield32, RateSpec, TcAction } from '../actions/index.ts';
+import { gotoChain, jump } from '../actions/index.ts';
 import type { EncOpts } from '../encopts.ts';
 import type { FlowerFilter } from '../filter.ts';
 import type { FlowerFlags, FlowerKey } from '../flower.ts';

@@ -7,7 +7,7 @@
 // "warnings" are key fields whose JSON spelling varies between iproute2 versions
 // (f_flower.c prints masks and names in several forms): reported, never fatal.
 import type { FlowerFilter } from '../filter.ts';
-import { TC_ACT, verdictName } from '../actions.ts';
+import { TC_ACT, verdictName } from '../actions/index.ts';
 
 const PROTO: Record<string, number> = { ip: 0x0800, ipv6: 0x86dd, '802.1Q': 0x8100, '802.1ad': 0x88a8, arp: 0x0806, all: 0x0003 };
 const IPPROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, icmpv6: 58 };

@@ -13,9 +13,9 @@ import {
   policeAction,
   verdictName,
   type TcAction,
-} from './actions.ts';
-import { AttrWriter, parseAttrs } from '../netlink/nl.ts';
-import { TCA_STATS_PKT64, encodeStats, decodeStats, splitCounters, ticksToMs } from './stats.ts';
+} from './index.ts';
+import { AttrWriter, parseAttrs } from '../../netlink/nl.ts';
+import { TCA_STATS_PKT64, encodeStats, decodeStats, splitCounters, ticksToMs } from '../stats.ts';
 
 function roundTrip(a: TcAction): TcAction {
   const w = new AttrWriter();
