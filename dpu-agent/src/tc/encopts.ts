@@ -4,7 +4,7 @@
 // One GENEVE nest per option, as iproute2 (flower_parse_geneve_opts) and the
 // kernel dump (fl_dump_key_geneve_opt) do. Pure.
 import type { AttrWriter, RawAttr } from '../netlink/nl.ts';
-import { type Custom, type Target, attrTable, readAttrs, writeAttrs } from './walk.ts';
+import { type Custom, type Target, attrTable, readAttrs, writeAttrs } from '../netlink/walk.ts';
 
 export const ENC_OPTS_GENEVE = 1;
 export const ENC_OPTS_VXLAN = 2;

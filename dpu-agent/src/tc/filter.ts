@@ -38,7 +38,7 @@ import {
   encodeTcMsg,
   tcmInfo,
 } from './tcmsg.ts';
-import { type Custom, type Target, attrTable, readAttrs } from './walk.ts';
+import { type Custom, type Target, attrTable, readAttrs } from '../netlink/walk.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../errors.ts';
 
 /** Where a filter sits: device (or block), hook, chain, priority, protocol, handle. */

@@ -11,7 +11,7 @@
 import { decodeActionsAt, encodeActions, type TcAction } from './actions/index.ts';
 import { encOpts, type EncOpts } from './encopts.ts';
 import { type AttrWriter, type RawAttr, hu32, needLen } from '../netlink/nl.ts';
-import { type Custom, type Scalar, type Target, attrTable, readAttrs, writeAttrs } from './walk.ts';
+import { type Custom, type Scalar, type Target, attrTable, readAttrs, writeAttrs } from '../netlink/walk.ts';
 import { TcInvalidError } from '../errors.ts';
 
 export const TCA_FLOWER_CLASSID = 1;

@@ -5,7 +5,7 @@
 // received buffer in place (./walk.ts).
 import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, overrun, rawAttrAt, writeU32 } from '../../netlink/nl.ts';
 import { decodeStatsAt, decodeTmAt, encodeStats, encodeTm, type ActionStats, type TcfTm } from '../stats.ts';
-import { type AttrTable, type Custom, type Target, attrTable, readAttrs, tlvLen, writeAttrs } from '../walk.ts';
+import { type AttrTable, type Custom, type Target, attrTable, readAttrs, tlvLen, writeAttrs } from '../../netlink/walk.ts';
 import type { Bitfield32, GenParms, KindCodec } from './gen.ts';
 import { csum, type CsumParams } from './csum.ts';
 import { ct, type CtParams } from './ct.ts';

@@ -1,7 +1,7 @@
 // act_gact (include/uapi/linux/tc_act/tc_gact.h): a verdict, optionally random
 // (TCA_GACT_PROB). `action drop`, `action goto chain N`. Pure.
 import { type AttrWriter, hs32, hu16, writeS32, writeU16 } from '../../netlink/nl.ts';
-import { KEEP_RAW, type Custom } from '../walk.ts';
+import { KEEP_RAW, type Custom } from '../../netlink/walk.ts';
 import { type GenParms, defineKind, GEN_LEN, genAt, genParms, needParms } from './gen.ts';
 
 export interface GactParams extends GenParms {

@@ -1,7 +1,7 @@
 // What every action kind shares: verdicts (TC_ACT_*, linux/pkt_cls.h), struct tc_gen
 // at the start of each kind's PARMS, and the shape of a kind's codec. Pure.
 import { type AttrWriter, type RawAttr, hs32, hu32, writeS32, writeU32 } from '../../netlink/nl.ts';
-import { type AttrTable, type FieldSpec, attrTable } from '../walk.ts';
+import { type AttrTable, type FieldSpec, attrTable } from '../../netlink/walk.ts';
 import { NetlinkMalformedError } from '../../errors.ts';
 
 /** Verdicts (TC_ACT_*): the `control` of every action. */

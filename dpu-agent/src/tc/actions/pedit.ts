@@ -2,7 +2,7 @@
 // 32-bit keys. OVS sends PARMS_EX + KEYS_EX (one KEY_EX {HTYPE, CMD} per key, in
 // key order) and the kernel dumps that form when keys_ex exist; plain PARMS otherwise. Pure.
 import { hs32, hu32, writeS32, writeU32 } from '../../netlink/nl.ts';
-import { type Custom, type Target, attrTable, readAttrs, tlvLen } from '../walk.ts';
+import { type Custom, type Target, attrTable, readAttrs, tlvLen } from '../../netlink/walk.ts';
 import { type GenParms, defineKind, genAt, genParms } from './gen.ts';
 import { NetlinkMalformedError, TcInvalidError } from '../../errors.ts';
 

@@ -1,4 +1,4 @@
-// One table-driven attribute walk for the tc codecs. Pure.
+// One table-driven attribute walk (the tc codecs build on it). Pure.
 //
 // A table maps attribute id → (field, codec). Decoding is one plain loop over the
 // TLVs of the received buffer that looks each id up in dense arrays and stores the
@@ -6,8 +6,8 @@
 // every closure made is also a __name() defineProperty call, a measurable part of
 // a dump's decode). Encoding walks the same table in its order, which is the
 // order the attributes go on the wire.
-import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from '../netlink/addr.ts';
-import { type AttrWriter, type RawAttr, NLA_TYPE_MASK, exactLen, hu16, hu32, hu64, nbe16, nbe32, needLen, overrun, rawAttrAt, stringAt } from '../netlink/nl.ts';
+import { hexToBytes, ipv4At, ipv4ToBytes, ipv6At, ipv6ToBytes, macAt, macToBytes } from './addr.ts';
+import { type AttrWriter, type RawAttr, NLA_TYPE_MASK, exactLen, hu16, hu32, hu64, nbe16, nbe32, needLen, overrun, rawAttrAt, stringAt } from './nl.ts';
 
 /**
  * How a field's payload is read and written. `skip`: known and ignored on decode,
