@@ -57,8 +57,10 @@ export interface ApiLimits {
   readonly maxSessionMemoryMb: number;
   /** A TLS handshake must finish within this. */
   readonly tlsHandshakeTimeoutMs: number;
-  /** An HTTP/2 connection with no activity is closed after this. */
+  /** An HTTP/2 connection with no open stream is closed after this. */
   readonly sessionIdleTimeoutMs: number;
+  /** Each HTTP/2 connection is PINGed this often; no ACK within this long closes it (dead peer, GOAWAY'd session). */
+  readonly keepalivePingMs: number;
   /** A request's body must be complete this long after its headers (slowloris). */
   readonly requestBodyTimeoutMs: number;
   /** Server-side cap on a call's deadline; the client's grpc-timeout applies when shorter. */
@@ -71,13 +73,31 @@ export interface ApiLimits {
 export interface ApiConfig {
   readonly listenAddress: string;
   readonly port: number;
-  readonly tls: {
-    readonly key: string;
-    readonly cert: string;
-    /** CA that signs the hosts' client certificates (CN = host name). */
-    readonly clientCa: string;
-  };
+  readonly tls: ApiTlsConfig;
+  /** The one host this DPU serves (README "Host identity"). */
+  readonly peer: ApiPeerConfig;
   readonly limits: ApiLimits;
+}
+
+/** Host API TLS files; all re-read on change (fs events + poll) without a restart. */
+export interface ApiTlsConfig {
+  readonly key: string;
+  readonly cert: string;
+  /** CA bundle that signs the hosts' client certificates (old + new CA during a rotation). */
+  readonly clientCa: string;
+  /** X.509 CRL(s) of the host CA, PEM or DER; checked on every handshake. */
+  readonly crl: string | undefined;
+  /** Poll interval for the files (the fallback when no file events arrive). */
+  readonly reloadPollMs: number;
+  /** Warn this many days before the server cert, a CA, a peer cert or the CRL expires. */
+  readonly expiryWarningDays: number;
+}
+
+export interface ApiPeerConfig {
+  /** Accepted host: client cert CN `<identity>` or `system:node:<identity>`. Default chassis.hostname (= the node name). */
+  readonly identity: string;
+  /** When set, the client cert must also carry this URI SAN (e.g. a SPIFFE ID). */
+  readonly uri: string | undefined;
 }
 
 export interface AgentConfig {
@@ -162,6 +182,7 @@ const API_LIMIT_RANGES: { readonly [K in keyof ApiLimits]: readonly [number, num
   maxSessionMemoryMb: [10, 1, 1024],
   tlsHandshakeTimeoutMs: [5_000, 100, 120_000],
   sessionIdleTimeoutMs: [60_000, 100, 3_600_000],
+  keepalivePingMs: [10_000, 100, 600_000],
   requestBodyTimeoutMs: [5_000, 100, 600_000],
   maxDeadlineMs: [120_000, 100, 3_600_000],
   shutdownGraceMs: [5_000, 0, 600_000],
@@ -189,6 +210,9 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_API_TLS_KEY: 'api.tls.key',
   DPU_AGENT_API_TLS_CERT: 'api.tls.cert',
   DPU_AGENT_API_TLS_CLIENT_CA: 'api.tls.clientCa',
+  DPU_AGENT_API_TLS_CRL: 'api.tls.crl',
+  DPU_AGENT_API_PEER_IDENTITY: 'api.peer.identity',
+  DPU_AGENT_API_PEER_URI: 'api.peer.uri',
   // DPU_AGENT_API_LIMITS_MAX_MESSAGE_BYTES → api.limits.maxMessageBytes, etc.
   ...Object.fromEntries(
     Object.keys(API_LIMIT_RANGES).map((k) => [`DPU_AGENT_API_LIMITS_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, `api.limits.${k}`]),
@@ -293,7 +317,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const hwOffload = bool(chassis, 'chassis.hwOffload', true);
   const tcPolicy = oneOf(chassis, 'chassis.tcPolicy', ['none', 'skip_sw', 'skip_hw'] as const, 'none');
 
-  const api = merged['api'] === undefined ? undefined : parseApi(section(merged, 'api'));
+  const api = merged['api'] === undefined ? undefined : parseApi(section(merged, 'api'), host);
   const metricsSec = section(merged, 'metrics');
   checkKeys(metricsSec, 'metrics.', ['listenAddress', 'port']);
   const metrics = {
@@ -354,11 +378,11 @@ function tlsSection(o: Json, path: string): TlsPaths | undefined {
   return { key: str(t, `${path}.key`), cert: str(t, `${path}.cert`), ca: str(t, `${path}.ca`) };
 }
 
-function parseApi(api: Json): ApiConfig {
-  checkKeys(api, 'api.', ['listenAddress', 'port', 'tls', 'limits']);
+function parseApi(api: Json, chassisHostname: string): ApiConfig {
+  checkKeys(api, 'api.', ['listenAddress', 'port', 'tls', 'peer', 'limits']);
   const t = api['tls'];
   if (!isObject(t)) throw new ConfigError('api.tls', 'is required: an object {key, cert, clientCa}');
-  checkKeys(t, 'api.tls.', ['key', 'cert', 'clientCa']);
+  checkKeys(t, 'api.tls.', ['key', 'cert', 'clientCa', 'crl', 'reloadPollMs', 'expiryWarningDays']);
   const limitsSec = api['limits'] ?? {};
   if (!isObject(limitsSec)) throw new ConfigError('api.limits', 'must be an object');
   const names = Object.keys(API_LIMIT_RANGES) as (keyof ApiLimits)[];
@@ -377,9 +401,30 @@ function parseApi(api: Json): ApiConfig {
     // would also expose the API on the management network.
     listenAddress: listenAddress(api, 'api.listenAddress'),
     port: int(api, 'api.port', 50051, 0, 65535),
-    tls: { key: str(t, 'api.tls.key'), cert: str(t, 'api.tls.cert'), clientCa: str(t, 'api.tls.clientCa') },
+    tls: {
+      key: str(t, 'api.tls.key'),
+      cert: str(t, 'api.tls.cert'),
+      clientCa: str(t, 'api.tls.clientCa'),
+      crl: t['crl'] === undefined ? undefined : str(t, 'api.tls.crl'),
+      reloadPollMs: int(t, 'api.tls.reloadPollMs', 10_000, 100, 3_600_000),
+      expiryWarningDays: int(t, 'api.tls.expiryWarningDays', 14, 0, 3650),
+    },
+    peer: parseApiPeer(section(api, 'peer'), chassisHostname),
     limits,
   };
+}
+
+// RFC 1123 host name (what a Kubernetes node name is), ≤ 253.
+const HOST_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+function parseApiPeer(peer: Json, chassisHostname: string): ApiPeerConfig {
+  checkKeys(peer, 'api.peer.', ['identity', 'uri']);
+  const identity = str(peer, 'api.peer.identity', chassisHostname);
+  if (!HOST_NAME_RE.test(identity)) throw new ConfigError('api.peer.identity', `${JSON.stringify(identity)} is not a host name (set it when the OS host name is not the node name)`);
+  const uri = peer['uri'] === undefined ? undefined : str(peer, 'api.peer.uri');
+  // Compared with the SAN list node prints (`URI:a, DNS:b`): no separators or quotes inside.
+  if (uri !== undefined && (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(uri) || /[,"]/.test(uri))) throw new ConfigError('api.peer.uri', 'must be an absolute URI without commas or quotes');
+  return { identity, uri };
 }
 
 /** An IP address to bind; wildcards (0.0.0.0, ::) are refused so each listener stays on its own network. */

@@ -268,6 +268,7 @@ export type HostApiReason =
   | 'lease-not-found'
   | 'rate-limited'
   | 'bad-peer-identity'
+  | 'wrong-host'
   | 'deadline-exceeded';
 
 /**

@@ -42,6 +42,7 @@ const BY_REASON: Record<string, CniErrorCode> = {
   'pod-uid-mismatch': CNI_ERR.PERMISSION_DENIED,
   'not-owner': CNI_ERR.PERMISSION_DENIED,
   'bad-peer-identity': CNI_ERR.PERMISSION_DENIED,
+  'wrong-host': CNI_ERR.PERMISSION_DENIED,
   'vf-pool-empty': CNI_ERR.POOL_EXHAUSTED,
   'host-lease-cap': CNI_ERR.POOL_EXHAUSTED,
   'sandbox-conflict': CNI_ERR.SANDBOX_CONFLICT,

@@ -121,6 +121,7 @@ export const HOST_API_CODES: { readonly [R in HostApiReason]: Code } = {
   'lease-not-found': Code.NotFound,
   'rate-limited': Code.ResourceExhausted,
   'bad-peer-identity': Code.Unauthenticated,
+  'wrong-host': Code.PermissionDenied,
   'deadline-exceeded': Code.DeadlineExceeded,
 };
 
