@@ -5,13 +5,14 @@
 // concurrently). It is what an untrusted host can do with a certificate (or
 // without one): gRPC calls, raw HTTP/2 frames, silent streams, TLS handshakes,
 // TCP connects. Driven by hostclient.ts; nothing here decides pass/fail.
+// Certificates are followed like a real host follows its own (contract/tls-files.ts):
+// a file rewritten under <pki> is used from the next connection on.
 //
 //   {"id":1,"op":"call","as":"host1","method":"allocateVf","req":{…},"timeoutMs":5000}
 //   {"id":2,"op":"raw","as":"host1","path":"/dpu.v1.HostService/GetVf","bodyHex":"…","frame":true}
 //   {"id":3,"op":"slowloris","as":"host1","streams":8,"holdMs":8000}
 //   {"id":4,"op":"tls","as":"none"|"rogue"|"host1","maxVersion":"TLSv1.2"}
 //   {"id":5,"op":"scan","hosts":["100.65.1.1"],"ports":[22,6640],"timeoutMs":300}
-import { readFileSync } from 'node:fs';
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -20,24 +21,37 @@ import { parseArgs } from 'node:util';
 import { toJson } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { type ClientTlsMaterial, tlsConnector, type TlsFilesWatcher, watchTlsFiles } from '../../contract/tls-files.ts';
 import { reasonOf } from '../../dpu-agent/src/api/wire.ts';
 import { HostService } from '../../dpu-agent/src/gen/dpu/v1/host_pb.ts';
 
 const { values } = parseArgs({ options: { pki: { type: 'string' }, url: { type: 'string' } } });
 const PKI = values.pki ?? '';
 const URL_ = values.url ?? '';
-const ca = readFileSync(`${PKI}/ca.crt`);
 
 type Json = Record<string, unknown>;
-const identity = (as: string): { key?: Buffer; cert?: Buffer } =>
-  as === 'none' ? {} : { key: readFileSync(`${PKI}/${as}.key`), cert: readFileSync(`${PKI}/${as}.crt`) };
+const watchers = new Map<string, Promise<TlsFilesWatcher<string, ClientTlsMaterial>>>();
+/** The material of identity `as` (`none`: the CA only), re-read when its files change. */
+function material(as: string): Promise<TlsFilesWatcher<string, ClientTlsMaterial>> {
+  let w = watchers.get(as);
+  if (!w) {
+    const paths: Record<string, string> = as === 'none' ? { ca: `${PKI}/ca.crt` } : { ca: `${PKI}/ca.crt`, key: `${PKI}/${as}.key`, cert: `${PKI}/${as}.crt` };
+    w = watchTlsFiles({ paths, build: (f) => ({ ca: f['ca'] as Buffer, ...(f['key'] ? { key: f['key'], cert: f['cert'] } : {}) }), debounceMs: 50, pollMs: 1000 });
+    watchers.set(as, w);
+  }
+  return w;
+}
+async function identity(as: string): Promise<ClientTlsMaterial> {
+  return (await material(as)).current;
+}
 
 const clients = new Map<string, { client: Client<typeof HostService>; sm: Http2SessionManager }>();
-function clientFor(as: string, url = URL_): Client<typeof HostService> {
+async function clientFor(as: string, url = URL_): Promise<Client<typeof HostService>> {
   const k = `${as}@${url}`;
   let c = clients.get(k);
   if (!c) {
-    const sm = new Http2SessionManager(url, {}, { ca, ...identity(as), minVersion: 'TLSv1.3' });
+    const w = await material(as);
+    const sm = new Http2SessionManager(url, {}, { createConnection: tlsConnector(() => w.current) });
     c = { client: createClient(HostService, createGrpcTransport({ baseUrl: url, sessionManager: sm })), sm };
     clients.set(k, c);
   }
@@ -50,7 +64,7 @@ type Method = (typeof METHODS)[number];
 async function call(cmd: Json): Promise<Json> {
   const method = String(cmd['method']) as Method;
   if (!METHODS.includes(method)) throw new Error(`unknown method ${method}`);
-  const client = clientFor(String(cmd['as'] ?? 'host1'), cmd['url'] as string | undefined);
+  const client = await clientFor(String(cmd['as'] ?? 'host1'), cmd['url'] as string | undefined);
   const t0 = performance.now();
   try {
     const fn = client[method] as (req: unknown, o: { timeoutMs: number }) => Promise<unknown>;
@@ -63,15 +77,15 @@ async function call(cmd: Json): Promise<Json> {
   }
 }
 
-function session(as: string, url = URL_): ClientHttp2Session {
-  const s = h2connect(url, { ca, ...identity(as) });
+async function session(as: string, url = URL_): Promise<ClientHttp2Session> {
+  const s = h2connect(url, { ...(await identity(as)) });
   s.on('error', () => undefined);
   return s;
 }
 
 /** One request over a fresh HTTP/2 session: raw body (optionally gRPC-framed). */
-function raw(cmd: Json): Promise<Json> {
-  const s = session(String(cmd['as'] ?? 'host1'));
+async function raw(cmd: Json): Promise<Json> {
+  const s = await session(String(cmd['as'] ?? 'host1'));
   let body = Buffer.from(String(cmd['bodyHex'] ?? ''), 'hex');
   if (cmd['frame'] !== false) {
     const head = Buffer.alloc(5);
@@ -102,8 +116,8 @@ function raw(cmd: Json): Promise<Json> {
 }
 
 /** Opens `streams` requests that send headers and never a body; reports how the server closed them. */
-function slowloris(cmd: Json): Promise<Json> {
-  const s = session(String(cmd['as'] ?? 'host1'));
+async function slowloris(cmd: Json): Promise<Json> {
+  const s = await session(String(cmd['as'] ?? 'host1'));
   const n = Number(cmd['streams'] ?? 8);
   const holdMs = Number(cmd['holdMs'] ?? 10_000);
   const t0 = performance.now();
@@ -127,15 +141,15 @@ function slowloris(cmd: Json): Promise<Json> {
 }
 
 /** A TLS handshake + HTTP/2 preface; 'still open' after 500 ms = the server accepted the peer. */
-function tls(cmd: Json): Promise<Json> {
+async function tls(cmd: Json): Promise<Json> {
   const u = new URL(URL_);
+  const id = await identity(String(cmd['as'] ?? 'none'));
   return new Promise((resolve) => {
     const s = tlsConnect({
       host: u.hostname,
       port: Number(u.port),
-      ca,
       ALPNProtocols: ['h2'],
-      ...identity(String(cmd['as'] ?? 'none')),
+      ...id,
       ...(cmd['maxVersion'] ? { maxVersion: cmd['maxVersion'] as 'TLSv1.2' } : {}),
     });
     let done = false;
