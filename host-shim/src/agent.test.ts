@@ -15,6 +15,7 @@ t.test('agent reasons → CNI codes', async (t) => {
     [Code.PermissionDenied, 'pod-uid-mismatch', CNI_ERR.PERMISSION_DENIED],
     [Code.PermissionDenied, 'not-owner', CNI_ERR.PERMISSION_DENIED],
     [Code.Unauthenticated, 'bad-peer-identity', CNI_ERR.PERMISSION_DENIED],
+    [Code.PermissionDenied, 'wrong-host', CNI_ERR.PERMISSION_DENIED],
     [Code.ResourceExhausted, 'vf-pool-empty', CNI_ERR.POOL_EXHAUSTED],
     [Code.ResourceExhausted, 'host-lease-cap', CNI_ERR.POOL_EXHAUSTED],
     [Code.ResourceExhausted, 'rate-limited', CNI_ERR.TRY_AGAIN_LATER],

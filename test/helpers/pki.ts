@@ -91,3 +91,42 @@ export async function makePki(): Promise<Pki> {
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
+
+// ---- identity and revocation (host API TLS tests) ----------------------------
+// Extra material on an existing Pki dir: leaves with a chosen subject/SAN, more
+// CAs, CRLs (`openssl ca -gencrl` over a hand-written index.txt, the CLI's own
+// database format: R <notAfter> <revoked at> <serial> unknown <subject>).
+
+/** A client (or server) leaf with subject `subj`, optional extra SAN line, signed by `ca` (a CA name in the dir). */
+export async function issueLeaf(pki: Pick<Pki, 'dir'>, name: string, opts: { subj: string; ca?: string; san?: string; server?: boolean }): Promise<KeyPair> {
+  const ext = opts.server ? SERVER_EXT : `${CLIENT_EXT}${opts.san ? `subjectAltName=${opts.san}\n` : ''}`;
+  return makeLeaf(pki.dir, name, opts.ca ?? 'ca', opts.subj, ext);
+}
+
+/** Another CA in the dir (`<name>.crt`, `<name>.key`); returns the cert path. */
+export async function issueCa(pki: Pick<Pki, 'dir'>, name: string): Promise<string> {
+  await makeCa(pki.dir, name);
+  return join(pki.dir, `${name}.crt`);
+}
+
+/** Serial (upper-case hex) of a PEM certificate, as openssl prints it. */
+export async function serialOf(certPath: string): Promise<string> {
+  const { stdout } = await run('openssl', ['x509', '-in', certPath, '-noout', '-serial']);
+  return stdout.trim().replace(/^serial=/, '');
+}
+
+/** A CRL by `ca` revoking `revoked` (empty = a valid CRL revoking nothing), PEM or DER, written to `out`. */
+export async function makeCrl(pki: Pick<Pki, 'dir'>, out: string, revoked: readonly string[] = [], opts: { ca?: string; der?: boolean } = {}): Promise<void> {
+  const ca = opts.ca ?? 'ca';
+  const db = join(pki.dir, `${ca}-${randomBytes(4).toString('hex')}`);
+  const lines = await Promise.all(revoked.map(async (certPath) => `R\t491231235959Z\t250101000000Z\t${await serialOf(certPath)}\tunknown\t/CN=revoked\n`));
+  await writeFile(`${db}.index`, lines.join(''));
+  await writeFile(
+    `${db}.cnf`,
+    `[ca]\ndefault_ca=d\n[d]\ndatabase=${db}.index\ndefault_md=sha256\ndefault_crl_days=2\ncrl_extensions=e\n[e]\nauthorityKeyIdentifier=keyid:always\n`,
+  );
+  const pem = `${db}.crl.pem`;
+  await openssl(pki.dir, ['ca', '-gencrl', '-config', `${db}.cnf`, '-keyfile', `${ca}.key`, '-cert', `${ca}.crt`, '-out', pem]);
+  if (opts.der) await openssl(pki.dir, ['crl', '-in', pem, '-outform', 'DER', '-out', out]);
+  else await writeFile(out, await readFile(pem));
+}

@@ -46,6 +46,12 @@ export function buildServerTls(files: Partial<TlsFileSet<ApiTlsFile>> & TlsFileS
     for (const crl of crls) {
       if (!caCerts.some((ca) => crlSignedBy(crl, ca))) throw new Error('tls.crl: not signed by any CA in tls.clientCa');
     }
+    // With a CRL configured OpenSSL checks revocation for every chain: a CA without
+    // its own CRL would fail every handshake of the hosts it signed.
+    for (const ca of caCerts) {
+      const subject = certNames(ca.raw).subject;
+      if (!crls.some((crl) => crl.issuer === subject)) throw new Error(`tls.crl: no CRL for the CA ${JSON.stringify(ca.subject)} (each CA in tls.clientCa needs one)`);
+    }
   }
   const options: SecureContextOptions = {
     ...BASE_TLS_OPTIONS,
