@@ -13,6 +13,9 @@
 //   {"id":3,"op":"slowloris","as":"host1","streams":8,"holdMs":8000}
 //   {"id":4,"op":"tls","as":"none"|"rogue"|"host1","maxVersion":"TLSv1.2"}
 //   {"id":5,"op":"scan","hosts":["100.65.1.1"],"ports":[22,6640],"timeoutMs":300}
+//   {"id":6,"op":"hold","as":"host1-old","maxMs":20000}        one session, one call, then wait for the server to close it
+//   {"id":7,"op":"load","as":"host1","concurrency":50,"durationMs":8000}   Status calls from N clients, each its own connection
+//   {"id":8,"op":"goaway","as":"host1","maxMs":30000}          a protocol error (DATA on stream 0), then chatter; when is it closed?
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -198,7 +201,86 @@ async function scan(cmd: Json): Promise<Json> {
   return { ok: true, results };
 }
 
-const OPS: Record<string, (c: Json) => Promise<Json>> = { call, raw, slowloris, tls, scan };
+/** One HTTP/2 session as `as`: a Status call on it, then how long until the server closes it (or maxMs). */
+async function hold(cmd: Json): Promise<Json> {
+  const s = await session(String(cmd['as'] ?? 'host1'));
+  const first = await new Promise<number | string>((resolve) => {
+    const req = s.request({ ':method': 'POST', ':path': '/dpu.v1.HostService/Status', 'content-type': 'application/grpc+proto', te: 'trailers' });
+    let status: number | string = 'none';
+    req.on('response', (h) => h['grpc-status'] !== undefined && (status = Number(h['grpc-status'])));
+    req.on('trailers', (tr) => tr['grpc-status'] !== undefined && (status = Number(tr['grpc-status'])));
+    req.on('data', () => undefined);
+    req.on('end', () => resolve(status));
+    req.on('error', (e) => resolve(`error: ${e.message}`));
+    req.end(Buffer.alloc(5));
+  });
+  const t0 = performance.now();
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), Number(cmd['maxMs'] ?? 20_000));
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+  s.destroy();
+  return { ok: true, firstGrpcStatus: first, closedByServer: closed, afterMs: performance.now() - t0 };
+}
+
+/** `concurrency` clients (own connection each, following the cert files) calling Status for durationMs. */
+async function load(cmd: Json): Promise<Json> {
+  const as = String(cmd['as'] ?? 'host1');
+  const w = await material(as);
+  const n = Number(cmd['concurrency'] ?? 50);
+  const end = performance.now() + Number(cmd['durationMs'] ?? 5000);
+  const sms: Http2SessionManager[] = [];
+  let ok = 0;
+  const failures: string[] = [];
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      const sm = new Http2SessionManager(URL_, {}, { createConnection: tlsConnector(() => w.current) });
+      sms.push(sm);
+      const c = createClient(HostService, createGrpcTransport({ baseUrl: URL_, sessionManager: sm }));
+      while (performance.now() < end) {
+        try {
+          await c.status({}, { timeoutMs: 10_000 });
+          ok++;
+        } catch (err) {
+          const ce = ConnectError.from(err);
+          failures.push(`${Code[ce.code]} ${reasonOf(ce) ?? ''} ${ce.rawMessage}`);
+        }
+      }
+    }),
+  );
+  for (const sm of sms) sm.abort();
+  return { ok: true, calls: ok + failures.length, failed: failures.length, failures: failures.slice(0, 5) };
+}
+
+/** TLS + HTTP/2 preface, then DATA on stream 0 (PROTOCOL_ERROR), then PINGs every 200 ms: how long until the server closes? */
+async function goaway(cmd: Json): Promise<Json> {
+  const u = new URL(URL_);
+  const id = await identity(String(cmd['as'] ?? 'host1'));
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const s = tlsConnect({ host: u.hostname, port: Number(u.port), ALPNProtocols: ['h2'], ...id });
+    let chatter: NodeJS.Timeout | undefined;
+    const finish = (closed: boolean): void => {
+      clearInterval(chatter);
+      s.destroy();
+      resolve({ ok: true, closedByServer: closed, afterMs: performance.now() - t0 });
+    };
+    s.on('error', () => undefined);
+    s.on('secureConnect', () => {
+      s.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+      s.write(Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+      setTimeout(() => s.write(Buffer.from([0, 0, 1, 0, 0, 0, 0, 0, 0, 0x41])), 100);
+      chatter = setInterval(() => s.write(Buffer.from([0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])), 200);
+    });
+    s.once('close', () => finish(true));
+    setTimeout(() => finish(false), Number(cmd['maxMs'] ?? 30_000)).unref();
+  });
+}
+
+const OPS: Record<string, (c: Json) => Promise<Json>> = { call, raw, slowloris, tls, scan, hold, load, goaway };
 
 const rl = createInterface({ input: process.stdin });
 rl.on('line', (line) => {

@@ -3,9 +3,10 @@
 //   dpuK-server   CN=dpuK, SAN IP:<dpuK's API link address> (what host-shim dials)
 //   hostK         client, CN=hostK — the host identity leases belong to
 //   rogue-ca      a second CA nobody trusts; rogue = CN=host1 signed by it (attack tests)
+//   ca.crl        the CA's CRL (api.tls.crl on every DPU), empty at `up`; tests rewrite it
 // P-256 keys (fast). Same as `openssl req -x509 …` / `openssl x509 -req …`.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiDpuIp } from './plan.ts';
 import type { LabRun } from './run.ts';
@@ -19,6 +20,7 @@ export interface PemPair {
 export const pkiDir = (run: LabRun): string => join(run.state.dir, 'pki');
 export const caPath = (run: LabRun): string => join(pkiDir(run), 'ca.crt');
 export const rogueCaPath = (run: LabRun): string => join(pkiDir(run), 'rogue-ca.crt');
+export const crlPath = (run: LabRun): string => join(pkiDir(run), 'ca.crl');
 /** Key/cert paths of a named identity: `dpuK-server`, `hostK`, `rogue`. */
 export function pemPair(run: LabRun, name: string): PemPair {
   return { key: join(pkiDir(run), `${name}.key`), cert: join(pkiDir(run), `${name}.crt`) };
@@ -60,4 +62,31 @@ export async function makeLabPki(run: LabRun, dpus: number): Promise<void> {
     leaves.push(makeLeaf(dir, `host${k}`, 'ca', `host${k}`, CLIENT_EXT));
   }
   await Promise.all(leaves);
+  await writeLabCrl(run, crlPath(run));
+}
+
+// ---- rotation and revocation (identity tests) ----------------------------------
+
+/** Another CA `name` in the lab PKI dir. */
+export async function makeLabCa(run: LabRun, name: string): Promise<void> {
+  await makeCa(pkiDir(run), name);
+}
+
+/** A client identity `name` (CN=`cn`), or with `serverIp` a server cert for that API address, signed by `ca`. */
+export async function makeLabLeaf(run: LabRun, name: string, cn: string, opts: { ca?: string; serverIp?: string } = {}): Promise<void> {
+  await makeLeaf(pkiDir(run), name, opts.ca ?? 'ca', cn, opts.serverIp ? serverExt(opts.serverIp) : CLIENT_EXT);
+}
+
+/**
+ * Writes a PEM CRL of `ca` revoking the certs of the named identities to `out`.
+ * same as: openssl ca -gencrl, over a database (index.txt) listing them revoked.
+ */
+export async function writeLabCrl(run: LabRun, out: string, revoke: readonly string[] = [], ca = 'ca'): Promise<void> {
+  const dir = pkiDir(run);
+  const db = join(dir, `${ca}-crl-${randomBytes(4).toString('hex')}`);
+  const serials = await Promise.all(revoke.map(async (name) => (await openssl(dir, ['x509', '-in', `${name}.crt`, '-noout', '-serial'])).trim().replace(/^serial=/, '')));
+  writeFileSync(`${db}.index`, serials.map((s) => `R\t491231235959Z\t250101000000Z\t${s}\tunknown\t/CN=revoked\n`).join(''));
+  writeFileSync(`${db}.cnf`, `[ca]\ndefault_ca=d\n[d]\ndatabase=${db}.index\ndefault_md=sha256\ndefault_crl_days=7\n`);
+  await openssl(dir, ['ca', '-gencrl', '-config', `${db}.cnf`, '-keyfile', `${ca}.key`, '-cert', `${ca}.crt`, '-out', `${db}.crl`]);
+  writeFileSync(out, readFileSync(`${db}.crl`));
 }
