@@ -34,14 +34,29 @@ export interface PresentedIdentity {
   readonly notAfter: string | undefined;
 }
 
-/** URI SANs as node lists them (`URI:a, DNS:b`); quoted entries (escaped specials) are kept quoted and so never match. */
+/**
+ * URI SANs from node's `subjectaltname` (`DNS:a, URI:b`). Node JSON-quotes a value
+ * holding separators or quotes (`URI:"x, URI:y"`): a quoted value is one entry,
+ * never split into a forged second one.
+ */
 export function uriSans(cert: Pick<PeerCertificate, 'subjectaltname'>): string[] {
   const san = cert.subjectaltname;
   if (typeof san !== 'string' || san === '') return [];
-  return san
-    .split(', ')
-    .filter((e) => e.startsWith('URI:'))
-    .map((e) => e.slice(4));
+  const out: string[] = [];
+  const entry = /([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)(?:, |$)/y;
+  for (let m = entry.exec(san); m; m = entry.exec(san)) {
+    let value = m[2]!;
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        continue;
+      }
+    }
+    if (m[1] === 'URI') out.push(value);
+    if (entry.lastIndex >= san.length) break;
+  }
+  return out;
 }
 
 /** The host name a certificate names (see the rule above), or undefined. */
