@@ -59,6 +59,7 @@ export const CNI_CODES: { readonly [R in WireReason]: CniErrorCode } = {
   'lease-not-found': CNI_ERR.LEASE_NOT_FOUND,
   'rate-limited': CNI_ERR.TRY_AGAIN_LATER,
   'bad-peer-identity': CNI_ERR.PERMISSION_DENIED,
+  'wrong-host': CNI_ERR.PERMISSION_DENIED,
   'deadline-exceeded': CNI_ERR.TRY_AGAIN_LATER,
   'pod-not-found': CNI_ERR.POD_NOT_FOUND,
   'pod-not-on-this-chassis': CNI_ERR.PERMISSION_DENIED,

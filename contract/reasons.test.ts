@@ -18,6 +18,7 @@ const PINNED: [reason: string, grpc: string, cni: number][] = [
   ['lease-not-found', 'NotFound', 108],
   ['rate-limited', 'ResourceExhausted', 11],
   ['bad-peer-identity', 'Unauthenticated', 101],
+  ['wrong-host', 'PermissionDenied', 101],
   ['deadline-exceeded', 'DeadlineExceeded', 11],
   ['pod-not-found', 'NotFound', 100],
   ['pod-not-on-this-chassis', 'PermissionDenied', 101],

@@ -37,6 +37,7 @@ export const HOST_API_REASONS = [
   'lease-not-found',
   'rate-limited',
   'bad-peer-identity',
+  'wrong-host',
   'deadline-exceeded',
 ] as const;
 export type HostApiReason = (typeof HOST_API_REASONS)[number];
@@ -60,6 +61,7 @@ export const WIRE_CODES: { readonly [R in WireReason]: Code } = {
   'lease-not-found': Code.NotFound,
   'rate-limited': Code.ResourceExhausted,
   'bad-peer-identity': Code.Unauthenticated,
+  'wrong-host': Code.PermissionDenied,
   'deadline-exceeded': Code.DeadlineExceeded,
   'pod-not-found': Code.NotFound,
   'pod-not-on-this-chassis': Code.PermissionDenied,

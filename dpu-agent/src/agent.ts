@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readTlsFiles, TlsFilesError } from '../../contract/tls-files.ts';
 import { HostPresence } from './api/host-presence.ts';
 import { HostApiServer } from './api/server.ts';
 import { OvnControllerProbe } from './chassis/ovn-controller.ts';
@@ -269,7 +269,14 @@ export class Agent {
       this.gcTimer.unref();
       if (this.config.api) {
         const presence = new HostPresence({ silenceMs: this.config.ports.hostSilenceMs, returnGraceMs: this.config.ports.hostReturnGraceMs });
-        this.api = await HostApiServer.create({ config: this.config.api, pool: this.pool, metrics: this.metrics, logger: this.rootLogger, presence });
+        this.api = await HostApiServer.create({
+          config: this.config.api,
+          pool: this.pool,
+          metrics: this.metrics,
+          logger: this.rootLogger,
+          presence,
+          leaseOwners: () => pool.leases(),
+        });
         await this.api.start();
       }
     }
@@ -337,12 +344,10 @@ async function leasedDevices(pool: VfPool | undefined, uplink: string): Promise<
 }
 
 async function readTls(paths: TlsPaths, key: string): Promise<TlsFiles> {
-  const read = async (k: 'key' | 'cert' | 'ca'): Promise<Buffer> => {
-    try {
-      return await readFile(paths[k]);
-    } catch (err) {
-      throw new ConfigError(`${key}.${k}`, `cannot read ${paths[k]}: ${(err as Error).message}`);
-    }
-  };
-  return { key: await read('key'), cert: await read('cert'), ca: await read('ca') };
+  try {
+    return await readTlsFiles({ key: paths.key, cert: paths.cert, ca: paths.ca });
+  } catch (err) {
+    if (err instanceof TlsFilesError) throw new ConfigError(`${key}.${err.file}`, `cannot read ${err.path}: ${(err.cause as Error).message}`);
+    throw err;
+  }
 }

@@ -381,7 +381,9 @@ t.test('api and metrics sections', async (t) => {
     const c = parseConfig(api());
     t.equal(c.api?.listenAddress, '192.0.2.20');
     t.equal(c.api?.port, 50051);
-    t.strictSame(c.api?.tls, { key: '/k', cert: '/c', clientCa: '/ca' });
+    t.strictSame(c.api?.tls, { key: '/k', cert: '/c', clientCa: '/ca', crl: undefined, reloadPollMs: 10_000, expiryWarningDays: 14 });
+    t.strictSame(c.api?.peer, { identity: c.chassis.hostname, uri: undefined }, 'accepted host defaults to the chassis hostname (the node name)');
+    t.equal(c.api?.limits.keepalivePingMs, 10_000);
     t.equal(c.api?.limits.maxMessageBytes, 256 * 1024);
     t.equal(c.api?.limits.maxDeadlineMs, 120_000);
     t.equal(c.api?.limits.requestBodyTimeoutMs, 5_000);
@@ -401,6 +403,13 @@ t.test('api and metrics sections', async (t) => {
     throwsKey(t, () => parseConfig(api({ tls: { key: '/k', cert: '/c' } })), 'api.tls.clientCa', /required/);
     throwsKey(t, () => parseConfig(api({ tls: { key: '/k', cert: '/c', clientCa: '/ca', ca: '/x' } })), 'api.tls.ca', /unknown key/);
     throwsKey(t, () => parseConfig(api({ port: 70000 })), 'api.port');
+    throwsKey(t, () => parseConfig(api({ peer: { identity: 'system:node:host1' } })), 'api.peer.identity', /host name/);
+    throwsKey(t, () => parseConfig(api({ peer: { identity: 'host1', uri: 'spiffe://x/a,b' } })), 'api.peer.uri', /commas/);
+    throwsKey(t, () => parseConfig(api({ peer: { name: 'host1' } })), 'api.peer.name', /unknown key/);
+    throwsKey(t, () => parseConfig(api({ tls: { key: '/k', cert: '/c', clientCa: '/ca', reloadPollMs: 10 } })), 'api.tls.reloadPollMs');
+    const p = parseConfig(api({ peer: { identity: 'node-7.example', uri: 'spiffe://cluster.local/ns/dpu/node/node-7' }, tls: { key: '/k', cert: '/c', clientCa: '/ca', crl: '/crl.pem' } })).api;
+    t.strictSame(p?.peer, { identity: 'node-7.example', uri: 'spiffe://cluster.local/ns/dpu/node/node-7' });
+    t.equal(p?.tls.crl, '/crl.pem');
     throwsKey(t, () => parseConfig(api({ limits: { maxMessageBytes: 10 } })), 'api.limits.maxMessageBytes');
     throwsKey(t, () => parseConfig(api({ limits: { maxMessageSize: 10 } })), 'api.limits.maxMessageSize', /unknown key/);
     throwsKey(t, () => parseConfig(api({ limits: { ratePerSecond: 50, rateBurst: 10 } })), 'api.limits.rateBurst');
@@ -423,6 +432,8 @@ t.test('api and metrics sections', async (t) => {
       DPU_AGENT_API_TLS_KEY: '/etc/dpu/api.key',
       DPU_AGENT_API_TLS_CERT: '/etc/dpu/api.crt',
       DPU_AGENT_API_TLS_CLIENT_CA: '/etc/dpu/hosts-ca.crt',
+      DPU_AGENT_API_TLS_CRL: '/etc/dpu/hosts-ca.crl',
+      DPU_AGENT_API_PEER_IDENTITY: 'worker-3',
       DPU_AGENT_API_LIMITS_MAX_SESSION_MEMORY_MB: '20',
       DPU_AGENT_API_LIMITS_REQUEST_BODY_TIMEOUT_MS: '1500',
       DPU_AGENT_METRICS_LISTEN_ADDRESS: '10.0.0.5',
@@ -430,7 +441,8 @@ t.test('api and metrics sections', async (t) => {
     });
     t.equal(c.api?.listenAddress, '2001:db8::1');
     t.equal(c.api?.port, 7443);
-    t.strictSame(c.api?.tls, { key: '/etc/dpu/api.key', cert: '/etc/dpu/api.crt', clientCa: '/etc/dpu/hosts-ca.crt' });
+    t.strictSame(c.api?.tls, { key: '/etc/dpu/api.key', cert: '/etc/dpu/api.crt', clientCa: '/etc/dpu/hosts-ca.crt', crl: '/etc/dpu/hosts-ca.crl', reloadPollMs: 10_000, expiryWarningDays: 14 });
+    t.equal(c.api?.peer.identity, 'worker-3');
     t.equal(c.api?.limits.maxSessionMemoryMb, 20);
     t.equal(c.api?.limits.requestBodyTimeoutMs, 1500);
     t.strictSame(c.metrics, { listenAddress: '10.0.0.5', port: 9200 });

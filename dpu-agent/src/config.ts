@@ -57,6 +57,9 @@ export const ENV_KEYS: Record<string, string> = {
   DPU_AGENT_API_TLS_KEY: 'api.tls.key',
   DPU_AGENT_API_TLS_CERT: 'api.tls.cert',
   DPU_AGENT_API_TLS_CLIENT_CA: 'api.tls.clientCa',
+  DPU_AGENT_API_TLS_CRL: 'api.tls.crl',
+  DPU_AGENT_API_PEER_IDENTITY: 'api.peer.identity',
+  DPU_AGENT_API_PEER_URI: 'api.peer.uri',
   // DPU_AGENT_API_LIMITS_MAX_MESSAGE_BYTES → api.limits.maxMessageBytes, etc.
   ...Object.fromEntries(
     Object.keys(API_LIMIT_RANGES).map((k) => [`DPU_AGENT_API_LIMITS_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, `api.limits.${k}`]),
@@ -151,7 +154,7 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): AgentCon
   const hwOffload = bool(chassis, 'chassis.hwOffload', true);
   const tcPolicy = oneOf(chassis, 'chassis.tcPolicy', ['none', 'skip_sw', 'skip_hw'] as const, 'none');
 
-  const api = merged['api'] === undefined ? undefined : parseApi(section(merged, 'api'));
+  const api = merged['api'] === undefined ? undefined : parseApi(section(merged, 'api'), host);
   const metricsSec = section(merged, 'metrics');
   checkKeys(metricsSec, 'metrics.', ['listenAddress', 'port']);
   const metrics = {

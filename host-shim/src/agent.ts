@@ -1,15 +1,17 @@
-import { readFile } from 'node:fs/promises';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { CNI_CODES, CNI_ERR, type CniErrorCode } from '../../contract/cni.ts';
 import { HostService } from '../../contract/gen/dpu/v1/host_pb.ts';
 import { isWireReason, reasonOf } from '../../contract/reasons.ts';
+import { tlsConnector, TlsFilesError, watchTlsFiles } from '../../contract/tls-files.ts';
 import type { NetConf } from './cni.ts';
 import { CniError } from './errors.ts';
 
 // The shim's side of the host API: a gRPC client over HTTP/2 with TLS 1.3 and
 // this host's client certificate (its CN is the host name the agent checks
-// leases against), and the mapping of agent errors to CNI error codes.
+// leases against), and the mapping of agent errors to CNI error codes. The
+// cert files are followed (contract/tls-files.ts): a long-lived client opens
+// its next connection with a rotated cert without being rebuilt.
 
 export interface AgentClient {
   readonly client: Client<typeof HostService>;
@@ -17,23 +19,25 @@ export interface AgentClient {
 }
 
 export async function createAgentClient(conf: NetConf): Promise<AgentClient> {
-  const read = async (k: 'key' | 'cert' | 'ca'): Promise<Buffer> => {
-    try {
-      return await readFile(conf.tls[k]);
-    } catch (err) {
-      throw new CniError(CNI_ERR.INVALID_CONFIG, `cannot read tls.${k}`, `${conf.tls[k]}: ${(err as Error).message}`);
-    }
-  };
-  const [key, cert, ca] = [await read('key'), await read('cert'), await read('ca')];
+  let files;
+  try {
+    files = await watchTlsFiles({ paths: { key: conf.tls.key, cert: conf.tls.cert, ca: conf.tls.ca }, build: (f) => f });
+  } catch (err) {
+    if (err instanceof TlsFilesError) throw new CniError(CNI_ERR.INVALID_CONFIG, `cannot read tls.${err.file}`, `${err.path}: ${(err.cause as Error).message}`);
+    throw new CniError(CNI_ERR.INVALID_CONFIG, 'cannot read tls files', (err as Error).message);
+  }
+  const watcher = files;
   const sessionManager = new Http2SessionManager(conf.agentUrl, {}, {
-    key,
-    cert,
-    ca,
-    minVersion: 'TLSv1.3',
-    ...(conf.serverName ? { servername: conf.serverName } : {}),
+    createConnection: tlsConnector(() => watcher.current, conf.serverName ? { servername: conf.serverName } : {}),
   });
   const transport = createGrpcTransport({ baseUrl: conf.agentUrl, sessionManager });
-  return { client: createClient(HostService, transport), close: () => sessionManager.abort() };
+  return {
+    client: createClient(HostService, transport),
+    close: () => {
+      watcher.close();
+      sessionManager.abort();
+    },
+  };
 }
 
 const BY_CODE: Partial<Record<Code, CniErrorCode>> = {

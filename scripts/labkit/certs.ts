@@ -147,3 +147,36 @@ export async function issueCert(ca: Ca, name: string, spec: CertSpec): Promise<I
   );
   return { keyPath, certPath };
 }
+
+/** A CA that makeCa made earlier in `dir` (by its file names; nothing is read). */
+export function caAt(dir: string, name: string): Ca {
+  return { name, dir, keyPath: join(dir, `${name}.key`), certPath: join(dir, `${name}.crt`), configPath: join(dir, `${name}.cnf`) };
+}
+
+/** Serial (upper-case hex) of a PEM certificate, as openssl prints it. */
+export async function serialOf(certPath: string): Promise<string> {
+  return (await openssl(['x509', '-in', certPath, '-noout', '-serial'])).trim().replace(/^serial=/, '');
+}
+
+/**
+ * Writes a CRL of `ca` revoking exactly the certs at `revoked` (empty: a valid CRL
+ * revoking nothing), PEM or DER, to `out`. Stateless: a fresh index lists the
+ * revoked serials (the CLI's database format: R <notAfter> <revoked at> <serial>
+ * unknown <subject>), so each call states the whole list, as a CA publishing a
+ * new CRL does. The CRL names its issuer's key (authorityKeyIdentifier), which
+ * is how a verifier picks the CA among several in one bundle.
+ * same as: openssl ca -gencrl -config <db>.cnf -keyfile ca.key -cert ca.crt [| openssl crl -outform DER]
+ */
+export async function writeCrl(ca: Ca, out: string, revoked: readonly string[] = [], opts: { der?: boolean } = {}): Promise<void> {
+  const db = join(ca.dir, `${ca.name}-crl-${randomBytes(4).toString('hex')}`);
+  const lines = await Promise.all(revoked.map(async (p) => `R\t491231235959Z\t250101000000Z\t${await serialOf(p)}\tunknown\t/CN=revoked\n`));
+  await writeFile(`${db}.index`, lines.join(''));
+  await writeFile(
+    `${db}.cnf`,
+    `[ca]\ndefault_ca=d\n[d]\ndatabase=${db}.index\ndefault_md=sha256\ndefault_crl_days=${DEFAULT_DAYS}\ncrl_extensions=e\n[e]\nauthorityKeyIdentifier=keyid:always\n`,
+  );
+  const pem = `${db}.crl.pem`;
+  await openssl(['ca', '-gencrl', '-config', `${db}.cnf`, '-keyfile', ca.keyPath, '-cert', ca.certPath, '-out', pem]);
+  if (opts.der) await openssl(['crl', '-in', pem, '-outform', 'DER', '-out', out]);
+  else await openssl(['crl', '-in', pem, '-out', out]);
+}

@@ -7,7 +7,7 @@ import {
   API_LINK_BITS, API_LINK_DPU_DEV, API_LINK_HOST_DEV, API_PORT, apiDpuIp, apiHostIp, dpuName, dpuNs, hostNs, METRICS_PORT, NB_PORT,
   POD_UID_KEY, repName, tunnelIp, UNDERLAY_CIDR_BITS, vfName,
 } from './plan.ts';
-import { caPath, pemPair } from './pki.ts';
+import { caPath, crlPath, pemPair } from './pki.ts';
 import { startOvsDaemon, stopProc, type ProcRecord } from './procs.ts';
 import type { LabRun } from './run.ts';
 import { inNs, sh } from './sh.ts';
@@ -167,6 +167,20 @@ async function upApiLink(run: LabRun, d: DpuState): Promise<void> {
   await linkUp(d.hostNs, API_LINK_HOST_DEV);
   await linkUp(d.ns, API_LINK_DPU_DEV);
   await sh(inNs(d.ns, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=0', 'net.ipv6.conf.all.forwarding=0']));
+  await hardenApiLink(d.ns, API_LINK_DPU_DEV);
+}
+
+/**
+ * The API link answers ARP only for the API address: arp_ignore=1 (reply only for
+ * an address configured on the interface the request came in on) and
+ * arp_announce=2 (use the interface's own address as the ARP source). Linux's
+ * default answers for any local address, so the host could resolve the tunnel IP
+ * on br-phy through this link. IPv6 ND is per interface already. On a real DPU the
+ * image sets the same in sysctl.d for its host-facing interface (README "API link").
+ */
+export async function hardenApiLink(ns: string, dev: string): Promise<void> {
+  const keys = ['arp_ignore=1', 'arp_announce=2'];
+  await sh(inNs(ns, ['sysctl', '-q', '-w', ...keys.map((k) => `net.ipv4.conf.all.${k}`), ...keys.map((k) => `net.ipv4.conf.${dev}.${k}`)]));
 }
 
 /**
@@ -181,6 +195,8 @@ export const LAB_API_LIMITS = {
   maxConnectionsPerPeer: 256,
   maxConnections: 1024,
   maxConcurrentStreams: 256,
+  // Dead and GOAWAY'd sessions closed within 2 s × 2 instead of 10 s × 2, so the security tests wait seconds.
+  keepalivePingMs: 2_000,
 } as const;
 
 /** The agent's JSON config for this DPU (dpu-agent/src/config.ts). */
@@ -210,7 +226,9 @@ export function agentConfig(run: LabRun, d: DpuState): object {
     api: {
       listenAddress: apiDpuIp(d.k),
       port: API_PORT,
-      tls: { ...pemPair(run, `${d.name}-server`), clientCa: caPath(run) },
+      tls: { ...pemPair(run, `${d.name}-server`), clientCa: caPath(run), crl: crlPath(run), reloadPollMs: 1000 },
+      // Lab hosts are named hostK and chassis dpuK; on a real node both are the node name (the default).
+      peer: { identity: `host${d.k}` },
       limits: LAB_API_LIMITS,
     },
     metrics: { listenAddress: '127.0.0.1', port: METRICS_PORT },

@@ -27,21 +27,39 @@ export interface HostApiHarness {
 
 export async function startHostApi(
   pki: Pki,
-  opts: { limits?: Partial<Record<keyof ApiLimits, number>>; pool?: FakePool; logger?: Logger; now?: () => number; presence?: HostPresence } = {},
+  opts: {
+    limits?: Partial<Record<keyof ApiLimits, number>>;
+    pool?: FakePool;
+    logger?: Logger;
+    now?: () => number;
+    presence?: HostPresence;
+    /** api.peer (default: identity host1); api.tls extras (crl, reloadPollMs, …). */
+    peer?: { identity?: string; uri?: string };
+    tls?: Record<string, unknown>;
+  } = {},
 ): Promise<HostApiHarness> {
   const cfg = parseConfig({
     chassis: { systemId: 'dpu-0', ovnRemote: 'tcp:127.0.0.1:6642', encapIp: '192.0.2.10' },
     api: {
       listenAddress: '127.0.0.1',
       port: 0,
-      tls: { key: pki.server.keyPath, cert: pki.server.certPath, clientCa: pki.caPath },
+      tls: { key: pki.server.keyPath, cert: pki.server.certPath, clientCa: pki.caPath, ...opts.tls },
+      peer: { identity: 'host1', ...opts.peer },
       limits: opts.limits ?? {},
     },
   });
   const config = cfg.api as ApiConfig;
   const pool = opts.pool ?? new FakePool();
   const metrics = createMetrics({ processMetrics: false });
-  const server = await HostApiServer.create({ config, pool, metrics, logger: opts.logger ?? silentLogger(), ...(opts.now ? { now: opts.now } : {}), ...(opts.presence ? { presence: opts.presence } : {}) });
+  const server = await HostApiServer.create({
+    config,
+    pool,
+    metrics,
+    logger: opts.logger ?? silentLogger(),
+    leaseOwners: () => [...pool.leases.values()],
+    ...(opts.now ? { now: opts.now } : {}),
+    ...(opts.presence ? { presence: opts.presence } : {}),
+  });
   await server.start();
   const port = server.address().port;
   const url = `https://127.0.0.1:${port}`;

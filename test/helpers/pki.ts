@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Ca, type CertSpec, issueCert, makeCa } from '../../scripts/labkit/certs.ts';
+import { type Ca, type CertSpec, caAt, issueCert, makeCa, serialOf, writeCrl } from '../../scripts/labkit/certs.ts';
 
 // Throw-away PKI for mTLS tests, in a temp dir, issued with the repo's one
 // generator (scripts/labkit/certs.ts, the openssl CLI):
@@ -68,3 +68,24 @@ export async function makePki(): Promise<Pki> {
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
+
+// ---- identity and revocation (host API TLS tests) ----------------------------
+// More material in an existing Pki dir, by CA name ('ca', 'other-ca' or one issueCa made).
+
+/** A client (or, with `server`, a server cert for 127.0.0.1/localhost) with subject `subj` and an optional extra SAN, from CA `ca`. */
+export async function issueLeaf(pki: Pick<Pki, 'dir'>, name: string, opts: { subj: string; ca?: string; san?: string; server?: boolean }): Promise<KeyPair> {
+  const san = opts.server ? ['IP:127.0.0.1', 'DNS:localhost'] : opts.san ? [opts.san] : [];
+  return keyPair(caAt(pki.dir, opts.ca ?? 'ca'), name, { subject: opts.subj, usage: opts.server ? 'server' : 'client', san });
+}
+
+/** Another CA in the dir (`<name>.crt`, `<name>.key`); returns the cert path. */
+export async function issueCa(pki: Pick<Pki, 'dir'>, name: string): Promise<string> {
+  return (await makeCa(pki.dir, name)).certPath;
+}
+
+/** A CRL by CA `opts.ca` (default 'ca') revoking the certs at `revoked`, PEM or DER, written to `out`. */
+export function makeCrl(pki: Pick<Pki, 'dir'>, out: string, revoked: readonly string[] = [], opts: { ca?: string; der?: boolean } = {}): Promise<void> {
+  return writeCrl(caAt(pki.dir, opts.ca ?? 'ca'), out, revoked, opts.der ? { der: true } : {});
+}
+
+export { serialOf };

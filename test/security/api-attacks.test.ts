@@ -60,7 +60,7 @@ if (skip) {
     const otherHost = await hs.allocate(keyOf(victim), { as: 'host2' });
     t.ok(refused(otherSandbox, 'sandbox-conflict'), `other sandbox: ${otherSandbox.code} ${otherSandbox.reason}`);
     t.ok(!otherUid.ok && ['pod-uid-mismatch', 'sandbox-conflict'].includes(String(otherUid.reason)), `other uid: ${otherUid.code} ${otherUid.reason}`);
-    t.ok(refused(otherHost, 'not-owner'), `host2's cert: ${otherHost.code} ${otherHost.reason}`);
+    t.ok(refused(otherHost, 'wrong-host'), `host2's cert (dpu1 serves host1 only): ${otherHost.code} ${otherHost.reason}`);
     const l = await victimLease();
     t.same(l?.[0], lease0?.[0], 'same representor');
     t.equal(l?.[1].get('dpu-agent/sandbox'), victim.sandbox, 'same sandbox');

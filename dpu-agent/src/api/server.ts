@@ -1,23 +1,28 @@
-import { readFile } from 'node:fs/promises';
 import { constants as h2, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { Code, createConnectRouter, createContextValues } from '@connectrpc/connect';
+import { createConnectRouter, createContextValues } from '@connectrpc/connect';
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import type { UniversalServerResponse } from '@connectrpc/connect/protocol';
 import * as protoConnect from '@connectrpc/connect/protocol-connect';
 import * as protoGrpc from '@connectrpc/connect/protocol-grpc';
 import { fastify, type FastifyInstance, LogController } from 'fastify';
+import { TlsFilesError, type TlsFilesWatcher, watchTlsFiles } from '../../../contract/tls-files.ts';
 import type { ApiConfig } from '../config.ts';
 import { ConfigError } from '../errors.ts';
 import { HostService } from '../../../contract/gen/dpu/v1/host_pb.ts';
 import type { Logger } from '../log.ts';
-import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
+import { countRejected, countSessionClosed, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
 import type { VfPoolApi } from '../ports/types.ts';
-import { PeerLimiter } from './limits.ts';
-import { peerFromSocket } from './peer.ts';
+import { CertExpiry } from './cert-expiry.ts';
+import { decodeErrorsAreInvalidArgument, earlyStatus } from './early-status.ts';
 import type { HostPresence } from './host-presence.ts';
-import { type CallState, codeLabel, createHostService, kCall } from './service.ts';
+import { type LeaseOwner, UnacceptedLeases } from './lease-owners.ts';
+import { PeerLimiter } from './limits.ts';
+import { type Peer, peerFromSocket } from './peer.ts';
+import { type CallState, createHostService, kCall } from './service.ts';
+import { SessionGuard } from './sessions.ts';
+import { type ApiTlsFile, apiTlsPaths, BASE_TLS_OPTIONS, buildServerTls, judgeOpenPeer, type ServerTlsMaterial } from './tls-material.ts';
 
 // The host API listener (DESIGN.md §1, §4): Connect + gRPC on fastify over
 // HTTP/2, TLS 1.3 only, client certificate required and verified against the
@@ -26,28 +31,33 @@ import { type CallState, codeLabel, createHostService, kCall } from './service.t
 //
 // Limits, outermost first:
 //   maxConnections, tlsHandshakeTimeoutMs       before anyone is known
-//   maxConnectionsPerPeer                        after the handshake, by CN
+//   maxConnectionsPerPeer                        after the handshake, by host name
 //   maxConcurrentStreams, maxHeaderListPairs,
-//   maxSessionMemoryMb, sessionIdleTimeoutMs     per HTTP/2 connection
+//   maxSessionMemoryMb, sessionIdleTimeoutMs,
+//   keepalivePingMs                              per HTTP/2 connection (api/sessions.ts)
 //   requestBodyTimeoutMs                          per stream (slowloris)
 //   maxMessageBytes (readMaxBytes)               per message
 //   ratePerSecond/rateBurst, maxConcurrentPerPeer per peer, in the handler guard
 //   maxDeadlineMs                                 per call (client grpc-timeout if shorter)
-
-export interface ApiTlsMaterial {
-  readonly key: Buffer;
-  readonly cert: Buffer;
-  readonly clientCa: Buffer;
-}
+//
+// Identity (api/peer.ts): only the configured host is served; any other valid
+// certificate completes the handshake and gets PERMISSION_DENIED `wrong-host` on
+// every call. TLS files (server key/cert, client CA, CRL) follow their files
+// (contract/tls-files.ts): new handshakes use new material at once, and open
+// sessions whose peer certificate the new material revokes or no longer trusts
+// are closed.
 
 export interface HostApiServerOptions {
   readonly config: ApiConfig;
-  readonly tls: ApiTlsMaterial;
+  /** Initial TLS material; `create` loads it from the files and keeps following them. */
+  readonly tls: ServerTlsMaterial;
   readonly pool: VfPoolApi;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Host liveness / GC grace (ports.hostSilenceMs, ports.hostReturnGraceMs); undefined = GC never deferred. */
   readonly presence?: HostPresence;
+  /** Every lease with its owner, to report leases of hosts no longer accepted. */
+  readonly leaseOwners?: () => readonly LeaseOwner[];
   /** Clock for the rate limiter (ms, monotonic). */
   readonly now?: () => number;
 }
@@ -56,16 +66,23 @@ const METHODS: ReadonlyMap<string, HostApiMethod> = new Map(
   (['AllocateVf', 'ReleaseVf', 'GetVf', 'ListVfs', 'Status'] as const).map((m) => [`/${HostService.typeName}/${m}`, m]),
 );
 
-/** Reads the PEM files named by the config; a missing file is a ConfigError naming the key. */
-export async function readApiTls(config: ApiConfig): Promise<ApiTlsMaterial> {
-  const read = async (key: 'key' | 'cert' | 'clientCa'): Promise<Buffer> => {
-    try {
-      return await readFile(config.tls[key]);
-    } catch (err) {
-      throw new ConfigError(`api.tls.${key}`, `cannot read ${config.tls[key]}: ${(err as Error).message}`);
-    }
-  };
-  return { key: await read('key'), cert: await read('cert'), clientCa: await read('clientCa') };
+/** Loads the TLS files named by the config and follows them; a file that cannot be used at start is a ConfigError. */
+export async function watchApiTls(
+  config: ApiConfig,
+  on: { change(m: ServerTlsMaterial): void; error(err: Error): void },
+): Promise<TlsFilesWatcher<ApiTlsFile, ServerTlsMaterial>> {
+  try {
+    return (await watchTlsFiles({
+      paths: apiTlsPaths(config.tls),
+      build: (files) => buildServerTls(files as Parameters<typeof buildServerTls>[0]),
+      onChange: (m) => on.change(m),
+      onError: (err) => on.error(err),
+      pollMs: config.tls.reloadPollMs,
+    })) as TlsFilesWatcher<ApiTlsFile, ServerTlsMaterial>;
+  } catch (err) {
+    if (err instanceof TlsFilesError) throw new ConfigError(`api.tls.${err.file}`, err.message.slice(err.file.length + 2));
+    throw new ConfigError('api.tls', (err as Error).message);
+  }
 }
 
 export class HostApiServer {
@@ -73,21 +90,30 @@ export class HostApiServer {
   private readonly log: Logger;
   private readonly shutdown = new AbortController();
   private readonly peerConnections = new Map<string, number>();
+  private readonly sessions: SessionGuard;
+  private readonly expiry: CertExpiry;
+  private readonly unaccepted: UnacceptedLeases | undefined;
+  private tls: ServerTlsMaterial;
+  private watcher: TlsFilesWatcher<ApiTlsFile, ServerTlsMaterial> | undefined;
 
   constructor(private readonly opts: HostApiServerOptions) {
-    const { config, tls, metrics } = opts;
+    const { config, metrics } = opts;
     const limits = config.limits;
+    this.tls = opts.tls;
     this.log = opts.logger.child({ component: 'host-api' });
+    this.expiry = new CertExpiry({ metrics, log: this.log, warningDays: config.tls.expiryWarningDays });
+    this.expiry.material(this.tls);
+    if (opts.leaseOwners) {
+      this.unaccepted = new UnacceptedLeases(config.peer.identity, opts.leaseOwners);
+      this.unaccepted.bind(metrics);
+    }
 
     this.app = fastify({
       http2: true,
       https: {
-        key: tls.key,
-        cert: tls.cert,
-        ca: tls.clientCa,
+        ...this.tls.options,
         requestCert: true,
         rejectUnauthorized: true,
-        minVersion: 'TLSv1.3',
         allowHTTP1: false,
         handshakeTimeout: limits.tlsHandshakeTimeoutMs,
         maxHeaderListPairs: limits.maxHeaderListPairs,
@@ -112,14 +138,16 @@ export class HostApiServer {
       countRejected(metrics, 'tls-handshake');
       this.log.debug({ err }, 'TLS handshake refused');
     });
-    server.on('secureConnection', (sock: TLSSocket) => this.trackPeerConnection(sock));
-    server.on('session', (session: Http2Session) => {
-      // fastify's http2SessionTimeout closes gracefully (GOAWAY); a session whose
-      // streams never finish is destroyed shortly after.
-      session.setTimeout(limits.sessionIdleTimeoutMs, () => {
-        setTimeout(() => session.destroy(), 1_000).unref();
-      });
+    server.on('secureConnection', (sock: TLSSocket) => this.onSecureConnection(sock));
+    this.sessions = new SessionGuard({
+      idleMs: limits.sessionIdleTimeoutMs,
+      pingMs: limits.keepalivePingMs,
+      onEnd: (why) => {
+        countSessionClosed(metrics, why);
+        if (why === 'keepalive-timeout') this.log.info('HTTP/2 session did not answer a PING in time (dead peer, or GOAWAY after a protocol error): closed');
+      },
     });
+    server.on('session', (session: Http2Session) => this.sessions.add(session));
 
     this.app.addHook('onRequest', (req, _reply, done) => {
       this.armBodyTimer(req.raw as unknown as Http2ServerRequest, limits.requestBodyTimeoutMs);
@@ -153,51 +181,76 @@ export class HostApiServer {
         maxDeadlineMs: limits.maxDeadlineMs,
         maxValidAttachments: limits.maxValidAttachments,
         ...(opts.presence ? { presence: opts.presence } : {}),
+        ...(this.unaccepted ? { unaccepted: this.unaccepted } : {}),
       }),
     );
 
     // Same as @connectrpc/connect-fastify's plugin, plus: the peer identity from
     // the TLS socket into the call state, and a request counted even when it
-    // fails before reaching a handler (bad framing, oversize, bad timeout header).
+    // fails before reaching a handler (bad framing, oversize, bad timeout header,
+    // wrong HTTP method or content type, reset by the client).
     for (const handler of router.handlers) {
       const method = METHODS.get(handler.requestPath) ?? 'unknown';
       this.app.all(handler.requestPath, async (req, reply) => {
         const raw = req.raw as unknown as Http2ServerRequest;
-        const state: CallState = { peer: this.peerOf(raw), recorded: false };
+        const peer = this.peerOf(raw);
+        const state: CallState = { peer: peer?.name, accepted: peer?.accepted === true, recorded: false };
         const values = createContextValues().set(kCall, state);
         const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve));
+        let uRes: UniversalServerResponse | undefined;
+        let connectCode: string | undefined;
         try {
-          const uRes = await decodeErrorsAreInvalidArgument(
+          ({ uRes, connectCode } = await decodeErrorsAreInvalidArgument(
             await handler(universalRequestFromNodeRequest(req.raw, reply.raw, undefined, values)),
-          );
+          ));
           // connect-node waits for an 'end' event that Node 20's Http2ServerResponse
           // never emits; 'close' is the reliable "response done (or reset)" signal.
           await Promise.race([universalResponseToNodeResponse(uRes, reply.raw), closed]);
-          if (!state.recorded) this.recordEarlyFailure(method, uRes);
         } catch (err) {
-          if (!state.recorded) metrics.hostApiRequests.inc({ method, code: codeLabel(Code.Canceled) });
           this.log.debug({ err, method }, 'host API stream ended early');
         }
+        if (state.recorded) return;
+        const reset = (raw.stream?.rstCode ?? h2.NGHTTP2_NO_ERROR) !== h2.NGHTTP2_NO_ERROR || uRes === undefined;
+        const st = earlyStatus(uRes, connectCode, reset);
+        if (st.rejected) countRejected(metrics, st.rejected);
+        metrics.hostApiRequests.inc({ method, code: st.code });
       });
     }
   }
 
-  /** Reads key/cert/CA files and builds the server. */
+  /** Loads the TLS files, follows them, and builds the server. */
   static async create(opts: Omit<HostApiServerOptions, 'tls'>): Promise<HostApiServer> {
-    return new HostApiServer({ ...opts, tls: await readApiTls(opts.config) });
+    let server: HostApiServer | undefined;
+    const watcher = await watchApiTls(opts.config, {
+      change: (m) => server?.applyTls(m),
+      error: (err) => server?.tlsRefused(err),
+    });
+    server = new HostApiServer({ ...opts, tls: watcher.current });
+    server.watcher = watcher;
+    return server;
   }
 
   async start(): Promise<void> {
     await this.app.listen({ host: this.opts.config.listenAddress, port: this.opts.config.port });
-    this.log.info({ address: this.address() }, 'host API listening');
+    this.expiry.start();
+    this.unaccepted?.report(this.log);
+    this.log.info({ address: this.address(), accepts: this.opts.config.peer.identity }, 'host API listening');
   }
 
   address(): AddressInfo {
     return this.app.server.address() as AddressInfo;
   }
 
+  /** Reads the TLS files now (tests; the watcher does it on change and on its poll). */
+  async reloadTls(): Promise<'unchanged' | 'applied' | 'refused'> {
+    return this.watcher ? this.watcher.check() : 'unchanged';
+  }
+
   /** Stops accepting, gives in-flight calls shutdownGraceMs, then cancels them. */
   async stop(): Promise<void> {
+    this.watcher?.close();
+    this.expiry.stop();
+    this.sessions.close();
     const grace = setTimeout(() => this.shutdown.abort(), this.opts.config.limits.shutdownGraceMs);
     try {
       await this.app.close();
@@ -207,25 +260,70 @@ export class HostApiServer {
     }
   }
 
-  private peerOf(raw: Http2ServerRequest): string | undefined {
-    return peerFromSocket(raw.stream?.session?.socket as TLSSocket | undefined);
+  /**
+   * New material: new handshakes use it at once (setSecureContext), then every
+   * open session is judged under it and closed when its peer certificate is now
+   * revoked or no longer chains to a trusted CA.
+   */
+  applyTls(m: ServerTlsMaterial): void {
+    const server = this.app.server as unknown as Http2SecureServer;
+    server.setSecureContext({ ...BASE_TLS_OPTIONS, ...m.options });
+    this.tls = m;
+    this.opts.metrics.tlsReloads.inc({ result: 'ok' });
+    this.expiry.material(m);
+    this.log.info(
+      { serverCertNotAfter: m.serverCert.validTo, cas: m.caCerts.length, crls: m.crls.length, revoked: m.crls.reduce((n, c) => n + c.revoked.size, 0) },
+      'host API TLS material reloaded',
+    );
+    this.sessions.forEach((session, sock) => {
+      if (!this.stillGood(sock)) session.destroy();
+    });
   }
 
-  private trackPeerConnection(sock: TLSSocket): void {
-    const peer = peerFromSocket(sock);
-    if (peer === undefined) return; // refused per call with bad-peer-identity
-    const n = (this.peerConnections.get(peer) ?? 0) + 1;
-    if (n > this.opts.config.limits.maxConnectionsPerPeer) {
-      countRejected(this.opts.metrics, 'peer-connection-limit');
-      this.log.warn({ peer }, 'too many connections from one host; closing the newest');
+  private tlsRefused(err: Error): void {
+    this.opts.metrics.tlsReloads.inc({ result: 'error' });
+    this.log.error({ err }, 'new host API TLS files refused; the previous material stays in use');
+  }
+
+  /** False (counted, logged) when the socket's peer certificate is revoked or untrusted under the current material. */
+  private stillGood(sock: TLSSocket): boolean {
+    const cert = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(true) : undefined;
+    if (!cert || !cert.raw) return true;
+    const verdict = judgeOpenPeer(cert, this.tls);
+    if (verdict === 'ok') return true;
+    const reason = verdict === 'revoked' ? 'cert-revoked' : 'cert-untrusted';
+    countSessionClosed(this.opts.metrics, reason);
+    this.log.warn({ cn: cert.subject?.CN, serial: cert.serialNumber, issuer: cert.issuer?.CN, reason }, 'closing a host API connection: its client certificate is no longer accepted');
+    return false;
+  }
+
+  private peerOf(raw: Http2ServerRequest): Peer | undefined {
+    return peerFromSocket(raw.stream?.session?.socket as TLSSocket | undefined, this.opts.config.peer);
+  }
+
+  private onSecureConnection(sock: TLSSocket): void {
+    // A resumed session skips the certificate check; tickets are off (BASE_TLS_OPTIONS), and this is the backstop.
+    if (sock.authorized && !this.stillGood(sock)) {
       sock.destroy();
       return;
     }
-    this.peerConnections.set(peer, n);
+    const peer = peerFromSocket(sock, this.opts.config.peer);
+    if (peer === undefined || peer.name === undefined) return; // refused per call with bad-peer-identity
+    if (peer.accepted) this.expiry.peer(peer.name, peer.presented.serial, peer.presented.notAfter);
+    else this.log.warn({ presented: peer.presented, accepts: this.opts.config.peer.identity }, 'connection from a host this DPU does not serve: every call will be refused wrong-host');
+    const n = (this.peerConnections.get(peer.name) ?? 0) + 1;
+    if (n > this.opts.config.limits.maxConnectionsPerPeer) {
+      countRejected(this.opts.metrics, 'peer-connection-limit');
+      this.log.warn({ peer: peer.name }, 'too many connections from one host; closing the newest');
+      sock.destroy();
+      return;
+    }
+    const name = peer.name;
+    this.peerConnections.set(name, n);
     sock.once('close', () => {
-      const left = (this.peerConnections.get(peer) ?? 1) - 1;
-      if (left <= 0) this.peerConnections.delete(peer);
-      else this.peerConnections.set(peer, left);
+      const left = (this.peerConnections.get(name) ?? 1) - 1;
+      if (left <= 0) this.peerConnections.delete(name);
+      else this.peerConnections.set(name, left);
     });
   }
 
@@ -248,67 +346,4 @@ export class HostApiServer {
     raw.once('end', clear);
     stream.once('close', clear);
   }
-
-  private recordEarlyFailure(method: HostApiMethod, uRes: UniversalServerResponse): void {
-    const grpcStatus = uRes.trailer?.get('grpc-status') ?? uRes.header?.get('grpc-status');
-    let label: string;
-    if (grpcStatus !== null && grpcStatus !== undefined) {
-      const n = Number(grpcStatus);
-      label = n === 0 ? 'ok' : codeLabel(n as Code);
-    } else {
-      label = uRes.status === 200 ? 'ok' : codeLabel(protoConnect.codeFromHttpStatus(uRes.status));
-    }
-    if (label === 'invalid_argument') countRejected(this.opts.metrics, 'invalid-argument');
-    this.opts.metrics.hostApiRequests.inc({ method, code: label });
-  }
-}
-
-const PARSE_ERROR = /^(\[internal\] )?parse binary: /;
-const INVALID_MESSAGE = 'invalid request message';
-
-/**
- * connect-es reports an undecodable request message as INTERNAL ("parse
- * binary: …", the same path it uses for a client parsing a bad response). For
- * a server that is the caller's fault: rewrite it to INVALID_ARGUMENT with a
- * fixed message, for gRPC (trailer, set once the body iterator finishes) and
- * Connect unary (HTTP 500 JSON body).
- */
-async function decodeErrorsAreInvalidArgument(uRes: UniversalServerResponse): Promise<UniversalServerResponse> {
-  const trailer = uRes.trailer;
-  const fixTrailer = (): void => {
-    if (!trailer || trailer.get('grpc-status') !== String(Code.Internal)) return;
-    if (!PARSE_ERROR.test(decodeURIComponent(trailer.get('grpc-message') ?? ''))) return;
-    trailer.set('grpc-status', String(Code.InvalidArgument));
-    trailer.set('grpc-message', encodeURIComponent(INVALID_MESSAGE));
-    trailer.delete('grpc-status-details-bin');
-  };
-  if (trailer && uRes.body) {
-    const body = uRes.body;
-    fixTrailer();
-    return {
-      ...uRes,
-      body: (async function* () {
-        yield* body;
-        fixTrailer();
-      })(),
-    };
-  }
-  if (uRes.status === 500 && uRes.body && uRes.header?.get('content-type')?.startsWith('application/json')) {
-    const chunks: Uint8Array[] = [];
-    for await (const c of uRes.body) chunks.push(c);
-    let bytes = Buffer.concat(chunks);
-    let status = uRes.status;
-    try {
-      const j = JSON.parse(bytes.toString('utf8')) as { code?: unknown; message?: unknown };
-      if (j.code === 'internal' && typeof j.message === 'string' && PARSE_ERROR.test(j.message)) {
-        status = protoConnect.codeToHttpStatus(Code.InvalidArgument);
-        bytes = Buffer.from(JSON.stringify({ code: protoConnect.codeToString(Code.InvalidArgument), message: INVALID_MESSAGE }));
-        uRes.header.set('content-length', String(bytes.byteLength));
-      }
-    } catch {
-      // not our JSON error body: pass it on unchanged
-    }
-    return { ...uRes, status, body: (async function* () { yield bytes; })() };
-  }
-  return uRes;
 }

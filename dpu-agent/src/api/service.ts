@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import { countRejected, type HostApiMethod, type Metrics } from '../metrics/metrics.ts';
 import { type AttachmentKey, type VfPoolApi, keyString } from '../ports/types.ts';
 import type { HostPresence } from './host-presence.ts';
+import type { UnacceptedLeases } from './lease-owners.ts';
 import type { PeerLimiter } from './limits.ts';
 import { attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireError } from './wire.ts';
 
@@ -16,8 +17,10 @@ import { attachmentKeyFromWire, attachmentRefFromWire, attachmentToWire, toWireE
 
 /** Per-request state, created by the server for every HTTP/2 stream. */
 export interface CallState {
-  /** Client-certificate CN, or undefined when unusable. */
+  /** Host name from the client certificate (api/peer.ts), or undefined when unusable. */
   readonly peer: string | undefined;
+  /** The certificate names the one host this DPU serves; false → every call is `wrong-host`. */
+  readonly accepted: boolean;
   /** Set once the request has been counted in dpu_host_api_requests_total. */
   recorded: boolean;
 }
@@ -34,6 +37,8 @@ export interface HostServiceOptions {
   readonly maxValidAttachments: number;
   /** Host liveness and the GC grace after a host comes back; undefined = GC never deferred. */
   readonly presence?: HostPresence;
+  /** Leases of hosts no longer accepted: GetVf of such a key is `not-owner`, not `lease-not-found`. */
+  readonly unaccepted?: UnacceptedLeases;
 }
 
 interface Call {
@@ -56,6 +61,11 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
     let code: Code | undefined;
     try {
       if (peer === undefined) throw new HostApiError('bad-peer-identity', 'client certificate has no usable subject CN');
+      // Before liveness and limits: another host's calls touch none of this host's state.
+      if (state?.accepted !== true) {
+        countRejected(metrics, 'wrong-host');
+        throw new HostApiError('wrong-host', 'this DPU serves another host');
+      }
       // Liveness host → DPU: any authenticated call counts, even one a limit refuses.
       metrics.hostLastSeen.set({ host: peer }, Date.now() / 1000);
       if (opts.presence?.seen(peer)) log.info({ host: peer }, 'host is back (first request since agent start or after a silence)');
@@ -115,6 +125,7 @@ export function createHostService(opts: HostServiceOptions): ServiceImpl<typeof 
       guard('GetVf', ctx, async ({ peer }) => {
         const key = attachmentKeyFromWire(req.attachment);
         const a = pool.get(key, peer);
+        if (!a && opts.unaccepted?.heldByOther(key)) throw new PortsError('not-owner', 'held by a host this DPU no longer accepts');
         if (!a) throw new HostApiError('lease-not-found', 'no lease for this attachment');
         const counters = await pool.counters([a]);
         return { vf: attachmentToWire(a, counters.get(keyString(a.key))) };

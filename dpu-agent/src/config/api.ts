@@ -1,7 +1,8 @@
-// The host API section (`api`): listener, TLS files and limits (DESIGN.md §4).
+// The host API section (`api`): listener, TLS files, the served host and limits (DESIGN.md §4).
 import { ConfigError } from '../errors.ts';
-import { type Json, checkKeys, int, isObject, listenAddress, str } from './fields.ts';
-import type { ApiConfig, ApiLimits } from './types.ts';
+import { isHostName } from '../../../contract/names.ts';
+import { type Json, checkKeys, int, isObject, listenAddress, section, str } from './fields.ts';
+import type { ApiConfig, ApiLimits, ApiPeerConfig } from './types.ts';
 
 /** [default, min, max] of every host API limit. */
 export const API_LIMIT_RANGES: { readonly [K in keyof ApiLimits]: readonly [number, number, number] } = {
@@ -17,16 +18,17 @@ export const API_LIMIT_RANGES: { readonly [K in keyof ApiLimits]: readonly [numb
   maxSessionMemoryMb: [10, 1, 1024],
   tlsHandshakeTimeoutMs: [5_000, 100, 120_000],
   sessionIdleTimeoutMs: [60_000, 100, 3_600_000],
+  keepalivePingMs: [10_000, 100, 600_000],
   requestBodyTimeoutMs: [5_000, 100, 600_000],
   maxDeadlineMs: [120_000, 100, 3_600_000],
   shutdownGraceMs: [5_000, 0, 600_000],
 };
 
-export function parseApi(api: Json): ApiConfig {
-  checkKeys(api, 'api.', ['listenAddress', 'port', 'tls', 'limits']);
+export function parseApi(api: Json, chassisHostname: string): ApiConfig {
+  checkKeys(api, 'api.', ['listenAddress', 'port', 'tls', 'peer', 'limits']);
   const t = api['tls'];
   if (!isObject(t)) throw new ConfigError('api.tls', 'is required: an object {key, cert, clientCa}');
-  checkKeys(t, 'api.tls.', ['key', 'cert', 'clientCa']);
+  checkKeys(t, 'api.tls.', ['key', 'cert', 'clientCa', 'crl', 'reloadPollMs', 'expiryWarningDays']);
   const limitsSec = api['limits'] ?? {};
   if (!isObject(limitsSec)) throw new ConfigError('api.limits', 'must be an object');
   const names = Object.keys(API_LIMIT_RANGES) as (keyof ApiLimits)[];
@@ -45,7 +47,25 @@ export function parseApi(api: Json): ApiConfig {
     // would also expose the API on the management network.
     listenAddress: listenAddress(api, 'api.listenAddress'),
     port: int(api, 'api.port', 50051, 0, 65535),
-    tls: { key: str(t, 'api.tls.key'), cert: str(t, 'api.tls.cert'), clientCa: str(t, 'api.tls.clientCa') },
+    tls: {
+      key: str(t, 'api.tls.key'),
+      cert: str(t, 'api.tls.cert'),
+      clientCa: str(t, 'api.tls.clientCa'),
+      crl: t['crl'] === undefined ? undefined : str(t, 'api.tls.crl'),
+      reloadPollMs: int(t, 'api.tls.reloadPollMs', 10_000, 100, 3_600_000),
+      expiryWarningDays: int(t, 'api.tls.expiryWarningDays', 14, 0, 3650),
+    },
+    peer: parseApiPeer(section(api, 'peer'), chassisHostname),
     limits,
   };
+}
+
+function parseApiPeer(peer: Json, chassisHostname: string): ApiPeerConfig {
+  checkKeys(peer, 'api.peer.', ['identity', 'uri']);
+  const identity = str(peer, 'api.peer.identity', chassisHostname);
+  if (!isHostName(identity)) throw new ConfigError('api.peer.identity', `${JSON.stringify(identity)} is not a host name (set it when the OS host name is not the node name)`);
+  const uri = peer['uri'] === undefined ? undefined : str(peer, 'api.peer.uri');
+  // Compared with the SAN list node prints (`URI:a, DNS:b`): no separators or quotes inside.
+  if (uri !== undefined && (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(uri) || /[,"]/.test(uri))) throw new ConfigError('api.peer.uri', 'must be an absolute URI without commas or quotes');
+  return { identity, uri };
 }

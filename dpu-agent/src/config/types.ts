@@ -50,8 +50,10 @@ export interface ApiLimits {
   readonly maxSessionMemoryMb: number;
   /** A TLS handshake must finish within this. */
   readonly tlsHandshakeTimeoutMs: number;
-  /** An HTTP/2 connection with no activity is closed after this. */
+  /** An HTTP/2 connection with no open stream is closed after this. */
   readonly sessionIdleTimeoutMs: number;
+  /** Each HTTP/2 connection is PINGed this often; no ACK within this long closes it (dead peer, GOAWAY'd session). */
+  readonly keepalivePingMs: number;
   /** A request's body must be complete this long after its headers (slowloris). */
   readonly requestBodyTimeoutMs: number;
   /** Server-side cap on a call's deadline; the client's grpc-timeout applies when shorter. */
@@ -64,13 +66,31 @@ export interface ApiLimits {
 export interface ApiConfig {
   readonly listenAddress: string;
   readonly port: number;
-  readonly tls: {
-    readonly key: string;
-    readonly cert: string;
-    /** CA that signs the hosts' client certificates (CN = host name). */
-    readonly clientCa: string;
-  };
+  readonly tls: ApiTlsConfig;
+  /** The one host this DPU serves (README "Host identity"). */
+  readonly peer: ApiPeerConfig;
   readonly limits: ApiLimits;
+}
+
+/** Host API TLS files; all re-read on change (fs events + poll) without a restart. */
+export interface ApiTlsConfig {
+  readonly key: string;
+  readonly cert: string;
+  /** CA bundle that signs the hosts' client certificates (old + new CA during a rotation). */
+  readonly clientCa: string;
+  /** X.509 CRL(s) of the host CA, PEM or DER; checked on every handshake. */
+  readonly crl: string | undefined;
+  /** Poll interval for the files (the fallback when no file events arrive). */
+  readonly reloadPollMs: number;
+  /** Warn this many days before the server cert, a CA, a peer cert or the CRL expires. */
+  readonly expiryWarningDays: number;
+}
+
+export interface ApiPeerConfig {
+  /** Accepted host: client cert CN `<identity>` or `system:node:<identity>`. Default chassis.hostname (= the node name). */
+  readonly identity: string;
+  /** When set, the client cert must also carry this URI SAN (e.g. a SPIFFE ID). */
+  readonly uri: string | undefined;
 }
 
 export interface AgentConfig {

@@ -18,7 +18,14 @@ export type HostApiRejectReason =
   | 'bad-peer-identity'
   | 'body-timeout'
   | 'tls-handshake'
-  | 'peer-connection-limit';
+  | 'peer-connection-limit'
+  | 'wrong-host'
+  | 'bad-http-method'
+  | 'bad-content-type';
+/** Why the host API closed an established HTTP/2 session. */
+export type SessionCloseReason = 'idle' | 'keepalive-timeout' | 'cert-revoked' | 'cert-untrusted';
+/** Which certificate an expiry time belongs to. */
+export type CertKind = 'server' | 'client-ca' | 'crl' | 'peer';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -31,6 +38,15 @@ export interface Metrics {
   /** Host API calls by method and final gRPC code name (`ok`, `invalid_argument`, …). */
   readonly hostApiRequests: Counter<'method' | 'code'>;
   readonly hostApiRejected: Counter<'reason'>;
+  /** Established host API sessions the server closed, by reason. */
+  readonly hostApiSessionsClosed: Counter<'reason'>;
+  /** Reloads of the host API's TLS files: `ok`, or `error` (the old material stays). */
+  readonly tlsReloads: Counter<'result'>;
+  /** notAfter (Unix s) of the server cert, the client CA, the CRL's nextUpdate, each accepted peer's cert (`host`). */
+  readonly certExpiry: Gauge<'cert' | 'host'>;
+  /** Leases held by a host this DPU no longer accepts (filled at scrape time). */
+  readonly unacceptedLeases: Gauge;
+  bindUnacceptedLeases(read: () => number): void;
   readonly ovsdbConnected: Gauge;
   readonly ovsdbReconnects: Counter;
   readonly ovnControllerConnected: Gauge;
@@ -68,6 +84,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registers = [registry];
   let readPool: (() => { readonly total: number; readonly free: number; readonly leased: number; readonly broken?: number }) | undefined;
   let kickTc: (() => Promise<void>) | undefined;
+  let readUnaccepted: (() => number) | undefined;
   const tcCollect = async (): Promise<void> => {
     if (kickTc) await kickTc();
   };
@@ -115,6 +132,35 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       labelNames: ['reason'] as const,
       registers,
     }),
+    hostApiSessionsClosed: new Counter({
+      name: 'dpu_host_api_sessions_closed_total',
+      help: 'Established host API HTTP/2 sessions closed by the server, by reason (idle, keepalive-timeout, cert-revoked, cert-untrusted).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    tlsReloads: new Counter({
+      name: 'dpu_host_api_tls_reloads_total',
+      help: 'Host API TLS file reloads by result (ok; error = refused, the previous material stays in use).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    certExpiry: new Gauge({
+      name: 'dpu_host_api_cert_expiry_timestamp_seconds',
+      help: 'notAfter (Unix time) of the host API server cert, the client CA, the CRL nextUpdate, and each accepted host cert.',
+      labelNames: ['cert', 'host'] as const,
+      registers,
+    }),
+    unacceptedLeases: new Gauge({
+      name: 'dpu_host_api_unaccepted_leases',
+      help: 'Leases held by a host identity this DPU no longer accepts (api.peer.identity).',
+      registers,
+      collect() {
+        if (readUnaccepted) this.set(readUnaccepted());
+      },
+    }),
+    bindUnacceptedLeases(read) {
+      readUnaccepted = read;
+    },
     ovsdbConnected: new Gauge({
       name: 'dpu_ovsdb_connected',
       help: '1 when the agent is connected to the local Open_vSwitch database.',
@@ -194,6 +240,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 /** Typed label helpers: keep call sites inside the closed sets above. */
 export function countRejected(m: Metrics, reason: HostApiRejectReason): void {
   m.hostApiRejected.inc({ reason });
+}
+
+export function countSessionClosed(m: Metrics, reason: SessionCloseReason): void {
+  m.hostApiSessionsClosed.inc({ reason });
 }
 
 export function observeAttach(m: Metrics, phase: AttachPhase, ms: number): void {
