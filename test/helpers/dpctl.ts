@@ -22,3 +22,22 @@ export function dpctlPerPort(dumpFlows: string, show: string): Map<string, { flo
   }
   return out;
 }
+
+/**
+ * Why each flow of a `dpctl/dump-flows type=ovs` text stayed out of TC, as far as its
+ * text shows: conntrack/recirculation (OVS offloads those only when the kernel shares
+ * recirc ids with TC, OVS_DP_F_TC_RECIRC_SHARING, i.e. CONFIG_NET_TC_SKB_EXT — off in
+ * Debian's 6.1), or a slow-path `userspace(…)` action (ARP replies OVN builds, controller
+ * actions) that TC cannot run. Anything else is listed in `other`.
+ */
+export function explainKernelOnly(dumpFlows: string): { conntrack: number; slowPath: number; other: string[] } {
+  const out = { conntrack: 0, slowPath: 0, other: [] as string[] };
+  for (const line of dumpFlows.split('\n')) {
+    if (!/in_port\(/.test(line)) continue;
+    const actions = line.slice(line.indexOf('actions:'));
+    if (/userspace\(/.test(actions)) out.slowPath++;
+    else if (/recirc_id\((?!0\))/.test(line) || /\bct\(|recirc\(/.test(actions)) out.conntrack++;
+    else out.other.push(line.trim());
+  }
+  return out;
+}

@@ -14,6 +14,7 @@
 // RECORD_FIXTURES=1: prints the dumps as "@@fixture kernel-ovn-<chassis>-<dev>[.bin|.tc.json|-terse.bin]"
 // and dpctl's text as "@@fixture kernel-ovn-<chassis>-dpctl.txt" for scripts/kernel-fixtures.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
 import { createMetrics } from '../../dpu-agent/src/metrics/metrics.ts';
 import { encodeMessage } from '../../dpu-agent/src/netlink/nl.ts';
@@ -25,7 +26,7 @@ import { TcAudit, classify } from '../../dpu-agent/src/offload/tc-audit.ts';
 import { LinkQuarantine } from '../../dpu-agent/src/ports/quarantine.ts';
 import { Tc, TC_PARENT_INGRESS, encodeDumpRequest, type FlowerFilter } from '../../dpu-agent/src/tc/index.ts';
 import { compareWithTcJson } from '../../dpu-agent/src/tc/testdata/tcjson.ts';
-import { dpctlPerPort } from './dpctl.ts';
+import { dpctlPerPort, explainKernelOnly } from './dpctl.ts';
 import { strictCompare } from './tc-json-strict.ts';
 
 const chassis = process.env['PROBE_CHASSIS'] ?? 'ch?';
@@ -72,6 +73,7 @@ try {
     const ufids = ufidsFromDumpFlows(tcText);
     const perPort = dpctlPerPort(tcText, show);
     const full = new Map<string, FlowerFilter[]>();
+    const pending: [string, Buffer | string][] = [];
     const bins = new Map<string, Buffer>();
     let cmpErrors = 0;
     let cmpFields = 0;
@@ -91,10 +93,7 @@ try {
       // Errors name their filter first: "chain C prio P handle H: …".
       badFilters += new Set([...loose.errors, ...strict.errors].map((e) => e.split(':')[0])).size;
       for (const w of loose.warnings) say(`warn ${d.name}: ${w}`);
-      if (attempt === 1 || record) {
-        fixture(`${d.name}.bin`, bins.get(d.name)!);
-        fixture(`${d.name}.tc.json`, JSON.stringify(json, null, 1) + '\n');
-      }
+      pending.push([`${d.name}.bin`, bins.get(d.name)!], [`${d.name}.tc.json`, JSON.stringify(json, null, 1) + '\n']);
     }
     const all = [...full.values()].flat();
     const cookies = new Set(all.flatMap((f) => f.actions.flatMap((a) => (a.cookie ? [a.cookie] : []))));
@@ -126,14 +125,25 @@ try {
     if (mTc !== nTc || mOvs !== nOvs) problems.push(`dpu_ovs_datapath_flows tc ${mTc} ovs ${mOvs}, dpctl ${nTc} / ${nOvs}`);
     if (!(Math.abs(share - nTc / (nTc + nOvs)) < 1e-9)) problems.push(`dpu_ovs_tc_flow_share ${share}, dpctl ${nTc}/${nTc + nOvs}`);
     if (!(nTc > 0)) problems.push('no datapath flow in TC');
-    if (attempt === 1 || record) {
-      fixture('dpctl.txt', `# dpctl/dump-flows -m type=tc\n${tcText}# dpctl/dump-flows -m type=ovs\n${ovsText}# dpctl/show\n${show}`);
-    }
+    pending.push(['dpctl.txt', `# dpctl/dump-flows -m type=tc\n${tcText}# dpctl/dump-flows -m type=ovs\n${ovsText}# dpctl/show\n${show}`]);
+    // What OVN's pod traffic must have put into TC: Geneve encap on a representor
+    // (tunnel_key set with OVN's option, class 0x0102 type 0x80) and decap on the tunnel port.
+    const encap = all.filter((f) => f.actions.some((a) => a.params?.kind === 'tunnel_key' && a.params.tAction === 1 && a.params.encOpts?.geneve?.[0]?.class === 0x0102));
+    const decap = (full.get('genev_sys_6081') ?? []).filter((f) => f.key.encOpts?.geneve?.[0]?.class === 0x0102 && f.actions.some((a) => a.kind === 'mirred'));
+    if (encap.length === 0 || decap.length === 0) problems.push(`Geneve in TC: ${encap.length} encap (tunnel_key set, OVN option) and ${decap.length} decap (enc_opts + mirred) filters`);
+    // Why the rest stayed in the kernel datapath: each type=ovs flow is explained.
+    const reasons = explainKernelOnly(ovsText);
+    const log = readFileSync(`${rundir}/ovs-vswitchd.log`, 'utf8');
+    const noSharing = (log.match(/recirc_id sharing not supported/g) ?? []).length;
+    if (reasons.other.length) problems.push(`type=ovs flows without a known reason to stay out of TC: ${reasons.other.join(' | ')}`);
+    if (reasons.conntrack > 0 && noSharing === 0) problems.push(`${reasons.conntrack} conntrack flows kept out of TC, but ovs-vswitchd.log does not say why`);
+    say(`kept in the kernel datapath: ${reasons.conntrack} conntrack/recirculation (ovs-vswitchd: "recirc_id sharing not supported" x${noSharing}), ${reasons.slowPath} slow path (userspace action)`);
     const kinds = new Set(all.flatMap((f) => f.actions.map((a) => a.kind)));
     const geneve = all.filter((f) => f.key.encOpts?.geneve?.length || f.actions.some((a) => a.params?.kind === 'tunnel_key' && a.params.encOpts?.geneve?.length)).length;
     const ct = all.filter((f) => f.key.ctState !== undefined || f.actions.some((a) => a.kind === 'ct')).length;
     say(`attempt ${attempt}: ${all.length} flower filters (${[...full].map(([n, fs]) => `${n} ${fs.length}`).join(', ')}), action kinds ${[...kinds].join(',')}, ${geneve} with Geneve options, ${ct} with ct; dpctl type=tc ${nTc}, type=ovs ${nOvs}, share ${share.toFixed(3)}; decode vs tc -s -j: ${cmpFields} fields compared, ${cmpErrors} differ`);
     console.log(`ovn-probe-bench ${JSON.stringify({ chassis, tcFlows: nTc, ovsFlows: nOvs, share, filters: all.length, fieldsCompared: cmpFields, fieldErrors: cmpErrors, decodeEqual: all.length - badFilters })}`);
+    if (problems.length === 0 || attempt === 3) for (const [n, data] of pending) fixture(n, data);
     if (problems.length === 0) ok = true;
     else if (attempt === 3) failures.push(...problems.slice(0, 40));
     else say(`attempt ${attempt}: ${problems.length} problems, retrying: ${problems.slice(0, 5).join(' | ')}`);
