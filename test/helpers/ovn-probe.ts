@@ -108,9 +108,7 @@ try {
         problems.push(`dpctl lists ${want.flows} tc flows on ${port}, not a probed device`);
         continue;
       }
-      const got = snap.ports.get(port);
       if (fs.length !== want.flows) problems.push(`${port}: ${fs.length} filters, dpctl ${want.flows} flows`);
-      if ((got?.swPackets ?? 0) + (got?.hwPackets ?? 0) !== want.packets) problems.push(`${port}: collector ${got?.swPackets}+${got?.hwPackets} packets, dpctl ${want.packets}`);
     }
     if (snap.filters !== all.length) problems.push(`collector saw ${snap.filters} filters, full dumps ${all.length}`);
     const swTotal = [...snap.ports.values()].reduce((s, t) => s + t.swPackets, 0);
@@ -125,6 +123,7 @@ try {
     if (mTc !== nTc || mOvs !== nOvs) problems.push(`dpu_ovs_datapath_flows tc ${mTc} ovs ${mOvs}, dpctl ${nTc} / ${nOvs}`);
     if (!(Math.abs(share - nTc / (nTc + nOvs)) < 1e-9)) problems.push(`dpu_ovs_tc_flow_share ${share}, dpctl ${nTc}/${nTc + nOvs}`);
     if (!(nTc > 0)) problems.push('no datapath flow in TC');
+    pending.push(['links.json', execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })]);
     pending.push(['dpctl.txt', `# dpctl/dump-flows -m type=tc\n${tcText}# dpctl/dump-flows -m type=ovs\n${ovsText}# dpctl/show\n${show}`]);
     // What OVN's pod traffic must have put into TC: Geneve encap on a representor
     // (tunnel_key set with OVN's option, class 0x0102 type 0x80) and decap on the tunnel port.
@@ -147,6 +146,33 @@ try {
     if (problems.length === 0) ok = true;
     else if (attempt === 3) failures.push(...problems.slice(0, 40));
     else say(`attempt ${attempt}: ${problems.length} problems, retrying: ${problems.slice(0, 5).join(' | ')}`);
+  }
+
+  // 2'. Per-port counts: new pod traffic moves our collector's per-port packets exactly as
+  // dpctl's per in_port. (Absolute values differ by design: when OVS replaces a flow's filter
+  // it carries the old filter's counts over in its own memory, netdev-offload-tc adjust_stats,
+  // while the kernel's new filter starts at 0; the agent's collector, running all along, adds
+  // the old filter's growth before it goes.)
+  const [pingNs, pingIp, pingCount] = (process.env['PROBE_PING'] ?? '').split(' ');
+  if (pingNs) {
+    const show = execFileSync('ovs-appctl', ['-t', 'ovs-vswitchd', 'dpctl/show'], { encoding: 'utf8', env: { ...process.env, OVS_RUNDIR: rundir } });
+    const s1 = await collector.refresh();
+    const before = new Map([...s1.ports].map(([p, t]) => [p, t.swPackets + t.hwPackets]));
+    const d1 = dpctlPerPort(await ovs.dumpFlows('type=tc'), show);
+    const ping = spawnSync('ip', ['netns', 'exec', pingNs, 'ping', '-c', pingCount!, '-i', '0.2', '-W', '2', pingIp!], { encoding: 'utf8' });
+    if (ping.status !== 0) failures.push(`ping ${pingIp} from ${pingNs} failed: ${ping.stdout}`);
+    const s2 = await collector.refresh();
+    const d2 = dpctlPerPort(await ovs.dumpFlows('type=tc'), show);
+    const rows: string[] = [];
+    for (const port of new Set([...d1.keys(), ...d2.keys()])) {
+      const ours = (s2.ports.get(port)?.swPackets ?? 0) + (s2.ports.get(port)?.hwPackets ?? 0) - (before.get(port) ?? 0);
+      const theirs = (d2.get(port)?.packets ?? 0) - (d1.get(port)?.packets ?? 0);
+      rows.push(`${port} +${ours}/+${theirs}`);
+      if (ours !== theirs) failures.push(`${port}: collector +${ours} packets, dpctl +${theirs}`);
+    }
+    const moved = s2.delta.swPackets + s2.delta.hwPackets;
+    if (moved < Number(pingCount)) failures.push(`collector moved by ${moved} packets for ${pingCount} pings`);
+    say(`per-port packets for ${pingCount} pings, collector/dpctl: ${rows.join(', ')}`);
   }
 
   // 3. TC audit: OVS's filters (UFID known to ovs-vswitchd) recognised, a foreign one flagged.

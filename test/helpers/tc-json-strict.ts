@@ -5,8 +5,8 @@
 // tunnel_key set/unset with addresses, VNI, port, Geneve options, csum, tos/ttl; ct
 // commit/clear, zone, mark, labels, nat; gact/any control verdict) and its counters too.
 // The rendering follows iproute2's tc/f_flower.c, m_mirred.c, m_tunnel_key.c, m_ct.c and
-// tc_util.c (print_masked_type: a mask that is not all-ones is printed as NAME_mask in hex,
-// no 0x; addresses print as addr[/prefix|/mask]). Complements tc/testdata/tcjson.ts (filter
+// tc_util.c (print_masked_type: a mask that is not all-ones is printed as NAME_mask, a hex
+// string without 0x; addresses print as addr[/prefix|/mask]). Complements tc/testdata/tcjson.ts (filter
 // identity, flags, index/ref/bind, cookies, basic stats), which stays lenient on spellings.
 import type { EncOpts, FlowerFilter, FlowerKey, TcAction } from '../../dpu-agent/src/tc/index.ts';
 
@@ -164,7 +164,15 @@ export function renderAction(a: TcAction, ifname: ReadonlyMap<number, string>): 
   const o: Json = {};
   if (!p) return o;
   o['control_action'] = control(p.control);
+  if (a.flags && a.flags.selector & 1) o['no_percpu'] = !!(a.flags.value & 1);
   switch (p.kind) {
+    case 'gact':
+    {
+      // m_gact.c always prints "prob": zeros (random type none, pass, 0) without TCA_GACT_PROB.
+      const pr = p.prob ?? { ptype: 0, pval: 0, paction: 0 };
+      o['prob'] = { random_type: ['none', 'netrand', 'determ'][pr.ptype] ?? String(pr.ptype), control_action: control(pr.paction), val: pr.pval };
+      break;
+    }
     case 'mirred':
       o['mirred_action'] = p.eaction === 2 || p.eaction === 4 ? 'mirror' : 'redirect';
       o['direction'] = p.eaction <= 2 ? 'egress' : 'ingress';
@@ -215,8 +223,6 @@ function natText(p: Extract<TcAction['params'], { kind: 'ct' }>): string {
   return s;
 }
 
-const num = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
-
 /** Our filters vs tc's JSON for the same device, field by field. */
 export function strictCompare(ours: readonly FlowerFilter[], tcJson: readonly Json[], ifname: ReadonlyMap<number, string>): StrictComparison {
   const errors: string[] = [];
@@ -236,7 +242,7 @@ export function strictCompare(ours: readonly FlowerFilter[], tcJson: readonly Js
     const o: Json = t['options'];
     const mine = renderKeys(f.key);
     const tk: Json = o['keys'] ?? {};
-    for (const name of new Set([...Object.keys(mine), ...Object.keys(tk)])) eq(`key ${name}`, mine[name], num(tk[name]));
+    for (const name of new Set([...Object.keys(mine), ...Object.keys(tk)])) eq(`key ${name}`, mine[name], tk[name]);
     // tc prints in_hw_count only for a filter in hardware (f_flower.c).
     if (f.flags?.inHw || o['in_hw_count'] !== undefined) eq('in_hw_count', f.inHwCount, o['in_hw_count']);
     const acts: Json[] = o['actions'] ?? [];
@@ -244,7 +250,7 @@ export function strictCompare(ours: readonly FlowerFilter[], tcJson: readonly Js
       const ta = acts.find((x) => x['order'] === i + 1);
       if (!ta) return; // counted by tcjson.ts
       for (const [name, v] of Object.entries(renderAction(a, ifname))) eq(`action ${i + 1} ${a.kind} ${name}`, v, ta[name]);
-      for (const name of ['mode', 'to_dev', 'mirred_action', 'direction', 'src_ip', 'dst_ip', 'key_id', 'dst_port', 'geneve_opts', 'flag', 'tos', 'ttl', 'action', 'zone', 'mark', 'label', 'nat']) {
+      for (const name of ['prob', 'no_percpu', 'mode', 'to_dev', 'mirred_action', 'direction', 'src_ip', 'dst_ip', 'key_id', 'dst_port', 'geneve_opts', 'flag', 'tos', 'ttl', 'action', 'zone', 'mark', 'label', 'nat']) {
         if (ta[name] !== undefined && !(name in renderAction(a, ifname))) eq(`action ${i + 1} ${a.kind} ${name}`, undefined, ta[name]);
       }
       const st: Json | undefined = ta['stats'];

@@ -144,6 +144,7 @@ await kernelTest('ovn-offload', async (defer) => {
         PROBE_CHASSIS: c.name,
         PROBE_RUNDIR: c.dir,
         PROBE_DEVICES: [...reps, 'genev_sys_6081', 'p0'].join(','),
+        PROBE_PING: c.k === 1 ? `${pod1.ns} ${pod2.ip} 5` : `${pod2.ns} ${pod1.ip} 5`,
         ...(c.k === 1 ? { PROBE_QUARANTINE: `${pod3.rep} ${pod3.ns} ${pod2.ip} ${pod2.mac}` } : {}),
       },
       timeoutMs: 240_000,
