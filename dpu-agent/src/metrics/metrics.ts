@@ -50,7 +50,7 @@ export interface Metrics {
   readonly ovsOffloadedFlows: Gauge;
   /** OVS's datapath flows by where they live: `dpctl/dump-flows type=tc` vs `type=ovs`. */
   readonly ovsDatapathFlows: Gauge<'dp'>;
-  /** Offload coverage: tc / (tc + ovs) datapath flows (0..1); absent with no flows. */
+  /** Offload coverage: tc / (tc + ovs) datapath flows (0..1); NaN with no flows. */
   readonly ovsTcFlowShare: Gauge;
   /** Seconds since the TC stats behind dpu_tc_* were dumped (they are cached between scrapes). */
   readonly tcStatsAgeSeconds: Gauge;
@@ -192,7 +192,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     }),
     ovsTcFlowShare: new Gauge({
       name: 'dpu_ovs_tc_flow_share',
-      help: 'Offload coverage: datapath flows in TC / all datapath flows (0..1).',
+      help: 'Offload coverage: datapath flows in TC / all datapath flows (0..1; NaN with no flows).',
       registers,
       collect: tcCollect,
     }),

@@ -217,8 +217,7 @@ export class OffloadCollector {
       const { tc, ovs } = s.datapathFlows;
       m.ovsDatapathFlows.set({ dp: 'tc' }, tc);
       m.ovsDatapathFlows.set({ dp: 'ovs' }, ovs);
-      if (tc + ovs > 0) m.ovsTcFlowShare.set(tc / (tc + ovs));
-      else m.ovsTcFlowShare.reset(); // no flows: no share (not 0)
+      m.ovsTcFlowShare.set(tc + ovs > 0 ? tc / (tc + ovs) : NaN); // no flows: 0/0, not 0
     }
     m.tcStatsAgeSeconds.set(0);
   }
