@@ -25,12 +25,30 @@ import { startOvsDaemon, stopProc } from '../../scripts/labkit/procs.ts';
 import { LabRun } from '../../scripts/labkit/run.ts';
 import { inNs, poll, run, sh } from '../../scripts/labkit/sh.ts';
 import { newState } from '../../scripts/labkit/state.ts';
+import { ChassisReconciler } from '../../dpu-agent/src/chassis/reconciler.ts';
+import type { ChassisConfig } from '../../dpu-agent/src/config.ts';
+import { silentLogger } from '../../dpu-agent/src/log.ts';
+import { OvsdbClient } from '../../dpu-agent/src/ovsdb/client.ts';
 import { check, kernelTest, requireModules } from '../helpers/kernel.ts';
 
 const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const PROBE = fileURLToPath(new URL('../helpers/ovn-probe.ts', import.meta.url));
 const TCP_OK = 5201;
 const TCP_DENIED = 6000;
+
+/** The chassis as the agent's config would have it: kernel datapath, hw-offload, tc-policy none (BlueField's OVS-kernel default). */
+const chassisConfig = (name: string, encapIp: string): ChassisConfig => ({
+  systemId: name,
+  hostname: name,
+  ovnRemote: `tcp:${centralIp()}:${sbClientPort(0)}`,
+  encapType: 'geneve',
+  encapIp,
+  bridge: 'br-int',
+  datapathType: 'system',
+  transportZones: [],
+  hwOffload: true,
+  tcPolicy: 'none',
+});
 
 interface Pod {
   name: string;
@@ -42,7 +60,7 @@ interface Pod {
 }
 
 await kernelTest('ovn-offload', async (defer) => {
-  requireModules('openvswitch', 'cls_flower', 'sch_ingress', 'act_mirred', 'act_gact', 'act_tunnel_key', 'act_ct', 'geneve', 'nf_conntrack', 'veth');
+  requireModules('openvswitch', 'cls_flower', 'sch_ingress', 'act_mirred', 'act_gact', 'act_tunnel_key', 'act_ct', 'geneve', 'udp_tunnel', 'ip6_udp_tunnel', 'nf_conntrack', 'veth', 'bridge');
   const t0 = performance.now();
   const prefix = `kov${randomBytes(2).toString('hex')}`;
   const lab = new LabRun(newState(prefix, { dpus: 2, sbCluster: 1, vfs: 0 })); // its dir: /run/dpu-lab/<prefix>
@@ -63,6 +81,7 @@ await kernelTest('ovn-offload', async (defer) => {
 
   const chassis = [1, 2].map((k) => ({ k, name: `ch${k}`, ns: `${prefix}-ch${k}`, dir: lab.mkdir(`ch${k}`) }));
   const vsctl = (c: (typeof chassis)[number], ...a: string[]) => sh(['ovs-vsctl', `--db=unix:${c.dir}/db.sock`, '--timeout=60', ...a], { timeoutMs: 70_000 });
+  const reconcilers: ChassisReconciler[] = [];
   for (const c of chassis) {
     await lab.addNetns(c.ns);
     await sh(inNs(c.ns, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']));
@@ -73,14 +92,19 @@ await kernelTest('ovn-offload', async (defer) => {
     const env = { OVS_RUNDIR: c.dir, OVN_RUNDIR: c.dir, OVS_DBDIR: c.dir };
     await sh(['ovsdb-tool', 'create', `${c.dir}/conf.db`, VSWITCH_SCHEMA]);
     await startOvsDaemon({ name: `${c.name}/ovsdb-server`, ns: c.ns, dir: c.dir, stem: 'ovsdb-server', env, argv: ['ovsdb-server', `${c.dir}/conf.db`, `--remote=punix:${c.dir}/db.sock`] }, lab.recordProc);
-    // hw-offload and tc-policy are read once at ovs-vswitchd start-up: set before. max-idle
-    // 10 min: the datapath flows outlive the probes' start under TCG (default 10 s idle).
-    await vsctl(c, '--no-wait', 'init', '--', 'set', 'Open_vSwitch', '.',
-      'other_config:hw-offload=true', 'other_config:tc-policy=none', 'other_config:max-idle=600000',
-      `external_ids:system-id=${c.name}`, `external_ids:ovn-remote=tcp:${centralIp()}:${sbClientPort(0)}`,
-      'external_ids:ovn-encap-type=geneve', `external_ids:ovn-encap-ip=${tunnelIp(c.k)}`, 'external_ids:ovn-bridge=br-int');
-    // The agent's br-int (dpu-agent/src/chassis): secure fail mode, kernel datapath.
-    await vsctl(c, '--no-wait', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'fail_mode=secure', 'datapath_type=system', 'other_config:disable-in-band=true');
+    // A test knob, not the agent's: max-idle 10 min keeps the datapath flows alive across
+    // the probes' start under TCG (default 10 s idle).
+    await vsctl(c, '--no-wait', 'init', '--', 'set', 'Open_vSwitch', '.', 'other_config:max-idle=600000');
+    // The agent's chassis reconciler owns the chassis identity, hw-offload/tc-policy and
+    // br-int (dpu-agent/src/chassis), through its own OVSDB client; it keeps running (drift
+    // repair) until the end. hw-offload and tc-policy are read once at ovs-vswitchd start-up.
+    const client = new OvsdbClient({ remotes: `unix:${c.dir}/db.sock`, database: 'Open_vSwitch' });
+    await client.start();
+    defer(() => client.stop());
+    const reconciler = new ChassisReconciler({ client, config: chassisConfig(c.name, tunnelIp(c.k)), logger: silentLogger(), repairDrift: true });
+    await reconciler.start();
+    defer(() => reconciler.stop());
+    reconcilers.push(reconciler);
     await startOvsDaemon({ name: `${c.name}/ovs-vswitchd`, ns: c.ns, dir: c.dir, stem: 'ovs-vswitchd', env, argv: ['ovs-vswitchd', `unix:${c.dir}/db.sock`] }, lab.recordProc);
     await startOvsDaemon({ name: `${c.name}/ovn-controller`, ns: c.ns, dir: c.dir, stem: 'ovn-controller', env, argv: ['ovn-controller', `unix:${c.dir}/db.sock`] }, lab.recordProc);
   }
@@ -152,5 +176,8 @@ await kernelTest('ovn-offload', async (defer) => {
     process.stdout.write(probe.stdout);
     check(probe.code === 0, `${c.name}: probe failed (exit ${probe.code}): ${probe.stdout.split('\n').filter((l) => l.startsWith('not ok')).join(' ')}${probe.stderr}`);
   }
-  console.log(`ovn-offload: both chassis checked (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  // ovn-controller shares the DB with the agent: it must not have changed what the agent owns.
+  const drift = reconcilers.map((r) => [...r.drift]).flat();
+  check(drift.length === 0, `the chassis reconciler saw drift: ${JSON.stringify(drift)}`);
+  console.log(`ovn-offload: both chassis checked, the agent's chassis reconciler saw no drift (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 });
