@@ -157,6 +157,7 @@ try {
   if (pingNs) {
     const show = execFileSync('ovs-appctl', ['-t', 'ovs-vswitchd', 'dpctl/show'], { encoding: 'utf8', env: { ...process.env, OVS_RUNDIR: rundir } });
     const s1 = await collector.refresh();
+    const m1 = (await value('dpu_tc_packets_total', { path: 'sw' })) + (await value('dpu_tc_packets_total', { path: 'hw' }));
     const before = new Map([...s1.ports].map(([p, t]) => [p, t.swPackets + t.hwPackets]));
     const d1 = dpctlPerPort(await ovs.dumpFlows('type=tc'), show);
     const ping = spawnSync('ip', ['netns', 'exec', pingNs, 'ping', '-c', pingCount!, '-i', '0.2', '-W', '2', pingIp!], { encoding: 'utf8' });
@@ -172,6 +173,11 @@ try {
     }
     const moved = s2.delta.swPackets + s2.delta.hwPackets;
     if (moved < Number(pingCount)) failures.push(`collector moved by ${moved} packets for ${pingCount} pings`);
+    // The exported series moved by what dpctl counted on all ports together.
+    const m2 = (await value('dpu_tc_packets_total', { path: 'sw' })) + (await value('dpu_tc_packets_total', { path: 'hw' }));
+    const dpctlMoved = [...d2].reduce((s, [p, x]) => s + x.packets - (d1.get(p)?.packets ?? 0), 0);
+    if (m2 - m1 !== dpctlMoved) failures.push(`dpu_tc_packets_total moved by ${m2 - m1}, dpctl by ${dpctlMoved}`);
+    rows.push(`dpu_tc_packets_total +${m2 - m1}/+${dpctlMoved}`);
     say(`per-port packets for ${pingCount} pings, collector/dpctl: ${rows.join(', ')}`);
   }
 

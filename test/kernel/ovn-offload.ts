@@ -2,7 +2,8 @@
 // DESIGN §7): what a BlueField's eSwitch would carry for OVN traffic, in software.
 //   central: NB/SB ovsdb-servers + ovn-northd and the underlay bridge br-ul (labkit/central.ts)
 //   chK (K=1,2): ovsdb-server, ovs-vswitchd (datapath_type=system, hw-offload=true,
-//        tc-policy=none as BlueField's OVS-kernel default), ovn-controller; uplink p0 on br-ul
+//        tc-policy=none: the default NVIDIA's OVS-kernel offload setup keeps, rules in both
+//        paths; skip_sw would refuse every flow on a veth), ovn-controller; uplink p0 on br-ul
 //        carries the Geneve tunnel (the guest's geneve module: genev_sys_6081)
 //   pods: eth0 in their own netns ⇄ representor pf0vfJ in chK's br-int (VF/representor = veth)
 // Logical: one switch, pod1 + pod3 on ch1, pod2 on ch2; port group with a stateful allow ACL
