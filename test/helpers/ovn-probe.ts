@@ -2,17 +2,20 @@
 // (a netlink socket lives in the netns of the process that opens it):
 //   ip netns exec chK node --jitless --import tsx test/helpers/ovn-probe.ts
 // Env: PROBE_CHASSIS=chK  PROBE_RUNDIR=<ovs-vswitchd rundir>  PROBE_DEVICES=pf0vf0,genev_sys_6081,p0
+//      PROBE_PING="<pod netns> <peer ip> <count>"
 //      PROBE_QUARANTINE="<freed rep> <its VF's netns> <peer ip> <peer mac>" (ch1 only).
 // Checks, with OVN's traffic already sent and the datapath flows kept (max-idle 10 min):
 // 1. every flow of `dpctl/dump-flows type=tc` is a flower filter on its in_port's ingress
 //    (UFID = action cookie), none more; our full decode equals `tc -s -j filter show`
 //    field by field (test/helpers/tc-json-strict.ts + tc/testdata/tcjson.ts);
-// 2. the collector's per-port packets equal dpctl's per in_port, dpu_tc_* say the same,
-//    and dpu_ovs_datapath_flows / dpu_ovs_tc_flow_share equal dpctl's type=tc vs type=ovs;
+// 2. the collector's filters and dpu_tc_flows equal dpctl's type=tc flows per in_port;
+//    dpu_ovs_datapath_flows / dpu_ovs_tc_flow_share equal dpctl's type=tc vs type=ovs; every
+//    type=ovs flow has a known reason (conntrack without TC recirc sharing, slow path);
+//    new pings move the collector's per-port packets and dpu_tc_packets_total as dpctl's;
 // 3. the TC audit classes every filter as OVS's and flags one added with iproute2;
 // 4. (ch1) the freed representor is quarantined: drop filter present, traffic dropped.
-// RECORD_FIXTURES=1: prints the dumps as "@@fixture kernel-ovn-<chassis>-<dev>[.bin|.tc.json|-terse.bin]"
-// and dpctl's text as "@@fixture kernel-ovn-<chassis>-dpctl.txt" for scripts/kernel-fixtures.
+// RECORD_FIXTURES=1: prints the dumps as "@@fixture kernel-ovn-<chassis>-<dev>.bin" (+ .tc.json),
+// `ip -j link` as -links.json and dpctl's text as -dpctl.txt, for scripts/kernel-fixtures.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { silentLogger } from '../../dpu-agent/src/log.ts';
