@@ -1,8 +1,9 @@
 // The kernel lane end to end (DESIGN §7): boots Debian's kernel under qemu and runs
 // every kernel test inside it. Same as:
 //   scripts/kernel-lane --timeout 570 -- node --import tsx test/kernel/run.ts
-// Bounded under 10 minutes on a 2-core machine; ovn-offload (OVN on the kernel datapath,
-// two chassis) takes most of it, ~2.5-3.5 min under TCG (first run downloads ~70 MB).
+// Bounded under 10 minutes on a 2-core machine: 3.5 min idle, 5 min with the machine
+// loaded (first run downloads ~70 MB); ovn-offload (OVN on the kernel datapath, two
+// chassis) is the longest, 1-3 min under TCG.
 // No skip: a missing qemu or kernel is a failure, with the lane's own message.
 import t from 'tap';
 import { spawn } from 'node:child_process';
