@@ -1,5 +1,6 @@
 // Lab bench: time to `up` with 1, 2, 4 DPUs; plug → ovn-installed latency over
 // 50 ports (p50/p99); RSS per DPU. Run as root: `npm run bench -- lab [--reps N] [--ports N]`.
+// `--kernel`: OVN on the kernel datapath with TC offload in the kernel lane instead (lab-kernel.ts).
 // Ends with one JSON line {"bench":"lab",…}.
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -48,6 +49,7 @@ const median = (xs: number[]) => quantile(xs, 0.5);
 const prefix = (tag: string) => `${tag}${randomBytes(3).toString('hex')}`;
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--kernel')) return (await import('./lab-kernel.ts')).main(argv.filter((a) => a !== '--kernel'));
   const { values } = parseArgs({ args: argv, options: { reps: { type: 'string' }, ports: { type: 'string' } } });
   const reps = Number(values.reps ?? 2);
   const ports = Number(values.ports ?? 50);

@@ -3,7 +3,7 @@
 // Runs every kernel test (test/kernel/*.ts but this file, see kernelTestNames) or only
 // the NAMEs given (without .ts): one node process each, one after the other (they
 // share the guest's kernel), each bounded by
-// KERNEL_TEST_TIMEOUT_S (default 120). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
+// KERNEL_TEST_TIMEOUT_S (default 120; ovn-offload 420, see LONGER). Prints `PASS NAME (Ns)` / `FAIL NAME (…)`
 // per test (a FAIL after the kernel log lines the test caused: segfaults, OOM kills)
 // and `kernel tests: N passed, N failed` last; exits 1 if any failed or none ran.
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { inKernelLane, KERNEL_TEST_DIR, kernelTestNames } from '../helpers/kernel.ts';
 
 const timeoutMs = Number(process.env['KERNEL_TEST_TIMEOUT_S'] ?? 120) * 1000;
+/** Tests that need longer under TCG (seconds), unless KERNEL_TEST_TIMEOUT_S says otherwise. */
+const LONGER: Record<string, number> = { 'ovn-offload': 420 };
+const timeoutOf = (name: string): number => (process.env['KERNEL_TEST_TIMEOUT_S'] === undefined && LONGER[name] ? LONGER[name] * 1000 : timeoutMs);
 const all = kernelTestNames();
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((n) => !all.includes(n));
@@ -23,6 +26,7 @@ if (!inKernelLane) console.error('run.ts: warning: not inside scripts/kernel-lan
 
 /** Exit code of one test file, or a reason it has none. */
 function runOne(name: string): Promise<number | string> {
+  const timeoutMs = timeoutOf(name);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(KERNEL_TEST_DIR, `${name}.ts`)], { stdio: ['ignore', 'inherit', 'inherit'] });
     const timer = setTimeout(() => {

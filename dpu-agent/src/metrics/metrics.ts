@@ -61,6 +61,10 @@ export interface Metrics {
   readonly tcOffloadRatio: Gauge<'port'>;
   /** OVS's own count: `dpctl/dump-flows type=offloaded` lines. */
   readonly ovsOffloadedFlows: Gauge;
+  /** OVS's datapath flows by where they live: `dpctl/dump-flows type=tc` vs `type=ovs`. */
+  readonly ovsDatapathFlows: Gauge<'dp'>;
+  /** Offload coverage: tc / (tc + ovs) datapath flows (0..1); NaN with no flows. */
+  readonly ovsTcFlowShare: Gauge;
   /** Seconds since the TC stats behind dpu_tc_* were dumped (they are cached between scrapes). */
   readonly tcStatsAgeSeconds: Gauge;
   /**
@@ -219,6 +223,19 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     ovsOffloadedFlows: new Gauge({
       name: 'dpu_ovs_offloaded_flows',
       help: 'Datapath flows OVS reports as offloaded (dpctl/dump-flows type=offloaded).',
+      registers,
+      collect: tcCollect,
+    }),
+    ovsDatapathFlows: new Gauge({
+      name: 'dpu_ovs_datapath_flows',
+      help: 'Datapath flows by datapath: dp=tc (OVS put them into TC flower) or dp=ovs (kept in the kernel datapath only).',
+      labelNames: ['dp'] as const,
+      registers,
+      collect: tcCollect,
+    }),
+    ovsTcFlowShare: new Gauge({
+      name: 'dpu_ovs_tc_flow_share',
+      help: 'Offload coverage: datapath flows in TC / all datapath flows (0..1; NaN with no flows).',
       registers,
       collect: tcCollect,
     }),

@@ -58,6 +58,22 @@ t.test('flows by state, hw/sw counters, ratio per port, OVS count; quarantine le
   t.equal(c.refreshes, 1, 'one dump for several metrics and two scrapes');
 });
 
+t.test('offload coverage: datapath flows in TC vs kernel-only, as dpctl type=tc / type=ovs count them', async (t) => {
+  const metrics = createMetrics({ processMetrics: false });
+  const counts = { tc: 3, ovs: 6 };
+  const ovs: OvsView = { tcUfids: async () => new Set(), offloadedFlows: async () => 0, offloadStats: async () => '', datapathFlows: async () => counts };
+  const c = new OffloadCollector({ tc: new FakeTc(), devices: async () => [], intervalMs: 5000, metrics, ovs, logger: memoryLogger().logger });
+  t.same((await c.refresh()).datapathFlows, counts);
+  t.equal(await value(metrics, 'dpu_ovs_datapath_flows', { dp: 'tc' }), 3);
+  t.equal(await value(metrics, 'dpu_ovs_datapath_flows', { dp: 'ovs' }), 6);
+  t.equal(await value(metrics, 'dpu_ovs_tc_flow_share'), 1 / 3);
+  counts.tc = 0;
+  counts.ovs = 0;
+  await c.refresh();
+  t.ok(Number.isNaN(await value(metrics, 'dpu_ovs_tc_flow_share')), 'no flows: 0/0 (NaN), not 0');
+  t.equal(await value(metrics, 'dpu_ovs_datapath_flows', { dp: 'tc' }), 0);
+});
+
 t.test('counters never go down: filters grow, vanish, get replaced', async (t) => {
   const now = { t: 0 };
   const { tc, metrics, c } = setup(now);

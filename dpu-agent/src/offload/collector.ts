@@ -7,6 +7,9 @@
 //                                             BASIC_HW vs BASIC−BASIC_HW, as monotonic deltas
 //   dpu_tc_offload_ratio{port}                hw / (hw+sw) packets per device since start
 //   dpu_ovs_offloaded_flows                   OVS's view (dpctl/dump-flows type=offloaded)
+//   dpu_ovs_datapath_flows{dp=tc|ovs}, dpu_ovs_tc_flow_share
+//                                             offload coverage: flows OVS put into TC vs kept
+//                                             in its kernel datapath (dpctl type=tc / type=ovs)
 // Our quarantine drop filters are not offload flows and are left out.
 //
 // Counters: the kernel's counters belong to a filter and vanish with it, and a
@@ -50,6 +53,7 @@ export interface Snapshot {
   readonly filters: number;
   readonly devices: number;
   readonly ovsOffloaded: number | undefined;
+  readonly datapathFlows: { tc: number; ovs: number } | undefined;
   readonly ms: number;
 }
 
@@ -175,7 +179,15 @@ export class OffloadCollector {
         this.log.debug({ err }, 'dpctl/dump-flows type=offloaded unavailable');
       }
     }
-    const snap: Snapshot = { at: this.now(), inHw, notInHw, delta, ports: this.ports, filters, devices: devices.length, ovsOffloaded, ms: performance.now() - t0 };
+    let datapathFlows: { tc: number; ovs: number } | undefined;
+    if (this.opts.ovs?.datapathFlows) {
+      try {
+        datapathFlows = await this.opts.ovs.datapathFlows();
+      } catch (err) {
+        this.log.debug({ err }, 'dpctl/dump-flows type=tc|ovs unavailable');
+      }
+    }
+    const snap: Snapshot = { at: this.now(), inHw, notInHw, delta, ports: this.ports, filters, devices: devices.length, ovsOffloaded, datapathFlows, ms: performance.now() - t0 };
     this.current = snap;
     this.refreshes++;
     this.publish(snap);
@@ -201,6 +213,12 @@ export class OffloadCollector {
       if (all > 0) m.tcOffloadRatio.set({ port }, t.hwPackets / all); // no packets: no ratio (not 0)
     }
     if (s.ovsOffloaded !== undefined) m.ovsOffloadedFlows.set(s.ovsOffloaded);
+    if (s.datapathFlows) {
+      const { tc, ovs } = s.datapathFlows;
+      m.ovsDatapathFlows.set({ dp: 'tc' }, tc);
+      m.ovsDatapathFlows.set({ dp: 'ovs' }, ovs);
+      m.ovsTcFlowShare.set(tc + ovs > 0 ? tc / (tc + ovs) : NaN); // no flows: 0/0, not 0
+    }
     m.tcStatsAgeSeconds.set(0);
   }
 }

@@ -48,6 +48,8 @@ export interface OvsView {
   offloadedFlows(): Promise<number>;
   /** `dpctl/offload-stats-show` text (empty for the TC provider, DESIGN §8). */
   offloadStats(): Promise<string>;
+  /** Datapath flows in TC (`type=tc`) and in the kernel datapath only (`type=ovs`). */
+  datapathFlows?(): Promise<{ tc: number; ovs: number }>;
 }
 
 export class UnixctlOvsView implements OvsView {
@@ -78,6 +80,11 @@ export class UnixctlOvsView implements OvsView {
   // same as: ovs-appctl dpctl/dump-flows type=offloaded | wc -l
   async offloadedFlows(): Promise<number> {
     return countFlows(await this.call('dpctl/dump-flows', ['type=offloaded']));
+  }
+
+  // same as: ovs-appctl dpctl/dump-flows type=tc | wc -l; … type=ovs | wc -l
+  async datapathFlows(): Promise<{ tc: number; ovs: number }> {
+    return { tc: countFlows(await this.dumpFlows('type=tc')), ovs: countFlows(await this.dumpFlows('type=ovs')) };
   }
 
   // same as: ovs-appctl dpctl/offload-stats-show
