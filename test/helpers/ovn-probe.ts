@@ -26,7 +26,7 @@ import { UnixctlOvsView, countFlows, ufidsFromDumpFlows } from '../../dpu-agent/
 import { TcQuarantine, isQuarantineFilter, filterActions } from '../../dpu-agent/src/offload/quarantine.ts';
 import { sysfsIfindex } from '../../dpu-agent/src/offload/tc-api.ts';
 import { TcAudit, classify } from '../../dpu-agent/src/offload/tc-audit.ts';
-import { LinkQuarantine } from '../../dpu-agent/src/ports/quarantine.ts';
+import { LinkQuarantine } from '../../dpu-agent/src/hw/quarantine.ts';
 import { Tc, TC_PARENT_INGRESS, encodeDumpRequest, type FlowerFilter } from '../../dpu-agent/src/tc/index.ts';
 import { compareWithTcJson } from '../../dpu-agent/src/tc/testdata/tcjson.ts';
 import { dpctlPerPort, explainKernelOnly } from './dpctl.ts';
