@@ -47,7 +47,7 @@ export interface Custom {
   write?(w: AttrWriter, type: number, v: never): void;
 }
 
-type Codec = Scalar | Custom;
+export type Codec = Scalar | Custom;
 /** [field, attribute id, codec] or, with `true`, a field of the second target (`top`). */
 export type FieldSpec = readonly [field: string, id: number, codec: Codec, top?: boolean];
 export type Target = { unknown?: RawAttr[] } & Record<string, unknown>;
@@ -99,6 +99,19 @@ export function attrTable(spec: readonly FieldSpec[], o: { keepUnknown?: boolean
     if (typeof c !== 'string') custom[id] = c;
   }
   return { spec, code, field, custom, keepUnknown: o.keepUnknown ?? true };
+}
+
+/**
+ * The same table, reading only the fields in `keep` (a caller's subset, e.g. the
+ * offload collector's): every other id of the table becomes `skip` — one length
+ * jump, a nest included, nothing read inside it — and unknown ids are dropped.
+ * `readers` swaps a kept field's codec, e.g. a nest's reader for one that reads
+ * that nest through a subset table in turn. Decode only: the result writes nothing.
+ */
+export function pickTable(t: AttrTable, keep: readonly string[], readers: Readonly<Record<string, Codec>> = {}): AttrTable {
+  for (const f of keep) if (!t.spec.some((s) => s[0] === f)) throw new Error(`pickTable: no field ${f} in the table`);
+  const spec = t.spec.map(([f, id, c, top]): FieldSpec => (f !== '' && keep.includes(f) ? [f, id, readers[f] ?? c, top] : [f, id, 'skip', top]));
+  return { ...attrTable(spec, { keepUnknown: false }), spec: [] };
 }
 
 /** Payload length of the TLV at `o` after checking it fits in `end` (for list walks). */

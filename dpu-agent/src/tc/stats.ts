@@ -150,6 +150,44 @@ export function decodeStatsAt(b: Buffer, start: number, end: number): ActionStat
   return s;
 }
 
+/** Which of BASIC / BASIC_HW readCountersAt found (bits). */
+export const HAS_BASIC = 1;
+export const HAS_BASIC_HW = 2;
+
+/**
+ * Only the counters of a TCA_ACT_STATS nest at `b[start, end)`, into `c` =
+ * [basic bytes, basic packets, basic_hw bytes, basic_hw packets], without an
+ * object: the same reading as decodeStatsAt (PKT64 amends the BASIC/BASIC_HW
+ * right before it; anything else in between breaks that link). Returns which of
+ * the two it found (HAS_BASIC | HAS_BASIC_HW); absent ones are left as they were.
+ */
+export function readCountersAt(b: Buffer, start: number, end: number, c: Float64Array): number {
+  let found = 0;
+  let last = -1; // index in `c` of the packets PKT64 would amend
+  for (let o = start; o + 4 <= end; ) {
+    const len = hu16(b, o);
+    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    const p = o + 4;
+    const n = len - 4;
+    if (type === TCA_STATS_BASIC || type === TCA_STATS_BASIC_HW) {
+      if (n < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${n} B`);
+      const i = type === TCA_STATS_BASIC ? 0 : 2;
+      c[i] = hu64(b, p);
+      c[i + 1] = hu32(b, p + 8);
+      found |= type === TCA_STATS_BASIC ? HAS_BASIC : HAS_BASIC_HW;
+      last = i + 1;
+    } else if (type === TCA_STATS_PKT64) {
+      if (last >= 0) {
+        needLen(n, 8, 'u64', type);
+        c[last] = hu64(b, p);
+      }
+    } else if (type !== TCA_STATS_PAD) last = -1;
+    o += (len + 3) & ~3;
+  }
+  return found;
+}
+
 /** Total, hardware and software counters of one action (sw = total − hw, floored at 0: hw lags). */
 export function splitCounters(s: ActionStats): { total: Counters; hw: Counters; sw: Counters } {
   const total = s.basic ?? { bytes: 0, packets: 0 };

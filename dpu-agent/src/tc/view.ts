@@ -1,0 +1,140 @@
+// The offload collector's partial decode of a filter message: where the filter
+// sits, its flags and in_hw count, its first action cookie (OVS: the UFID) and
+// the counters of its busiest action — nothing else. It reads through subsets of
+// the full decoder's own tables (filter.ts FILTER_HEAD, flower.ts FLOWER,
+// actions/action.ts ACTION; netlink/walk.ts pickTable), so a key, an action's
+// options or its tcf_t cost one length jump each. What it reads must equal the
+// full decode's corresponding fields (view.test.ts proves it on every fixture).
+// One FilterView is filled per message and reused by the caller: no object per
+// filter. Pure.
+import { hu16, hu32, HOST_LE } from '../netlink/nl.ts';
+import { type Custom, type Target, pickTable, readAttrs, tlvLen } from '../netlink/walk.ts';
+import { NetlinkMalformedError } from '../errors.ts';
+import { ACTION } from './actions/action.ts';
+import { FILTER_HEAD, type FilterStats } from './filter.ts';
+import { FLOWER } from './flower.ts';
+import { HAS_BASIC, HAS_BASIC_HW, readCountersAt } from './stats.ts';
+import { TCMSG_LEN } from './tcmsg.ts';
+
+/** One filter as the collector reads it. Counters are those rollupStats (filter.ts) picks. */
+export class FilterView {
+  ifindex = 0;
+  parent = 0;
+  /** 0 when TCA_CHAIN is absent (the kernel's default chain). */
+  chain = 0;
+  prio = 0;
+  protocol = 0;
+  handle = 0;
+  kind = '';
+  /** TCA_FLOWER_FLAGS bits (TCA_CLS_FLAGS_*), 0 when absent. */
+  flags = 0;
+  /** TCA_FLOWER_IN_HW_COUNT, -1 when absent (terse dumps leave it out). */
+  inHwCount = -1;
+  /** Entries in the action list. */
+  actions = 0;
+  /** The first action cookie in list order, hex; undefined when no action has one. */
+  cookie: string | undefined = undefined;
+  /** Some action had TCA_ACT_STATS; the counters below are the busiest one's (BASIC = sw + hw). */
+  hasStats = false;
+  bytes = 0;
+  packets = 0;
+  hwBytes = 0;
+  hwPackets = 0;
+  /** Offset of TCA_OPTIONS in the body, -1 when absent (internal to the walk). */
+  optAt = -1;
+}
+
+// Scratch of the action walk: the walk is synchronous, so module-level scratch is never shared.
+const counters = new Float64Array(4);
+let found = 0;
+const HAS_STATS = 4;
+
+const statsReader: Custom = {
+  read(b, p, n) {
+    counters.fill(0);
+    found = readCountersAt(b, p, p + n, counters) | HAS_STATS;
+    return undefined;
+  },
+};
+
+const firstCookie: Custom = {
+  read(b, p, n, _type, _out, top) {
+    const v = top as unknown as FilterView;
+    if (v.cookie === undefined) v.cookie = b.toString('hex', p, p + n);
+    return undefined;
+  },
+};
+
+const ACTION_PICK = pickTable(ACTION, ['cookie', 'stats'], { cookie: firstCookie, stats: statsReader });
+
+/** The action list nest: per action only COOKIE and STATS are read; the busiest action's counters are kept. */
+const actionsReader: Custom = {
+  read(b, p, n, _type, _out, top) {
+    const v = top as unknown as FilterView;
+    const end = p + n;
+    let best = -1;
+    for (let o = p; o + 4 <= end; ) {
+      const len = tlvLen(b, o, end);
+      found = 0;
+      readAttrs(b, o + 4, o + len, ACTION_PICK, top, top);
+      v.actions++;
+      if (found) {
+        // As rollupStats: stats without BASIC count as 0 packets; the first of equals wins.
+        const packets = found & HAS_BASIC ? counters[1]! : 0;
+        if (packets > best) {
+          best = packets;
+          v.hasStats = true;
+          v.bytes = found & HAS_BASIC ? counters[0]! : 0;
+          v.packets = packets;
+          v.hwBytes = found & HAS_BASIC_HW ? counters[2]! : 0;
+          v.hwPackets = found & HAS_BASIC_HW ? counters[3]! : 0;
+        }
+      }
+      o += (len + 3) & ~3;
+    }
+    return undefined;
+  },
+};
+
+const HEAD_PICK = pickTable(FILTER_HEAD, ['kind', 'chain', 'optAt']);
+const FLOWER_PICK = pickTable(FLOWER, ['flags', 'inHwCount', 'actions'], { flags: 'u32', actions: actionsReader });
+
+/**
+ * Fills `v` from one RTM_NEWTFILTER body (a dump entry); returns `v`. TCA_OPTIONS
+ * is read for flower only. Throws NetlinkMalformedError as decodeFilterMessage does.
+ */
+export function readFilterView(b: Buffer, v: FilterView): FilterView {
+  const end = b.length;
+  if (end < TCMSG_LEN) throw new NetlinkMalformedError(`short tcmsg (${end} B)`);
+  // struct tcmsg in place, as decodeFilterMessage reads it.
+  v.ifindex = hu32(b, 4);
+  v.handle = hu32(b, 8);
+  v.parent = hu32(b, 12);
+  const info = hu32(b, 16);
+  v.prio = info >>> 16;
+  v.protocol = HOST_LE ? (b[16]! << 8) | b[17]! : info & 0xffff;
+  v.chain = 0;
+  v.kind = '';
+  v.flags = 0;
+  v.inHwCount = -1;
+  v.actions = 0;
+  v.cookie = undefined;
+  v.hasStats = false;
+  v.bytes = v.packets = v.hwBytes = v.hwPackets = 0;
+  v.optAt = -1;
+  const t = v as unknown as Target;
+  readAttrs(b, TCMSG_LEN, end, HEAD_PICK, t, t);
+  if (!v.kind) throw new NetlinkMalformedError('filter message without TCA_KIND');
+  if (v.kind === 'flower' && v.optAt >= 0) readAttrs(b, v.optAt + 4, v.optAt + hu16(b, v.optAt), FLOWER_PICK, t, t);
+  return v;
+}
+
+/** The view's counters in FilterStats' shape (sw = total − hw, floored at 0), for comparisons. */
+export function viewStats(v: FilterView): Omit<FilterStats, 'lastUseTicks'> | undefined {
+  if (!v.hasStats) return undefined;
+  return {
+    total: { bytes: v.bytes, packets: v.packets },
+    hw: { bytes: v.hwBytes, packets: v.hwPackets },
+    sw: { bytes: Math.max(0, v.bytes - v.hwBytes), packets: Math.max(0, v.packets - v.hwPackets) },
+  };
+}
