@@ -10,6 +10,13 @@
 import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, hu64, needLen, overrun, rawAttrAt, writeU32, writeU64 } from '../netlink/nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
+// Bound once: under tsx (CommonJS output) every read of an imported binding is a
+// getter call (one per re-export hop), a measurable share of a hot decode loop.
+const u16 = hu16;
+const u32 = hu32;
+const u64 = hu64;
+const TYPE_MASK = NLA_TYPE_MASK;
+
 export const TCA_STATS_BASIC = 1;
 export const TCA_STATS_RATE_EST = 2;
 export const TCA_STATS_QUEUE = 3;
@@ -165,22 +172,22 @@ export function readCountersAt(b: Buffer, start: number, end: number, c: Float64
   let found = 0;
   let last = -1; // index in `c` of the packets PKT64 would amend
   for (let o = start; o + 4 <= end; ) {
-    const len = hu16(b, o);
-    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    const len = u16(b, o);
+    const type = u16(b, o + 2) & TYPE_MASK;
     if (len < 4 || o + len > end) throw overrun(type, len, o, end);
     const p = o + 4;
     const n = len - 4;
     if (type === TCA_STATS_BASIC || type === TCA_STATS_BASIC_HW) {
       if (n < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${n} B`);
       const i = type === TCA_STATS_BASIC ? 0 : 2;
-      c[i] = hu64(b, p);
-      c[i + 1] = hu32(b, p + 8);
+      c[i] = u64(b, p);
+      c[i + 1] = u32(b, p + 8);
       found |= type === TCA_STATS_BASIC ? HAS_BASIC : HAS_BASIC_HW;
       last = i + 1;
     } else if (type === TCA_STATS_PKT64) {
       if (last >= 0) {
         needLen(n, 8, 'u64', type);
-        c[last] = hu64(b, p);
+        c[last] = u64(b, p);
       }
     } else if (type !== TCA_STATS_PAD) last = -1;
     o += (len + 3) & ~3;

@@ -44,6 +44,17 @@ export class FilterView {
   optAt = -1;
 }
 
+// Bound once: under tsx (CommonJS output) every read of an imported binding is a
+// getter call (one per re-export hop), a measurable share of a hot decode loop.
+const u16 = hu16;
+const u32 = hu32;
+const walk = readAttrs;
+const tlv = tlvLen;
+const countersAt = readCountersAt;
+const LE = HOST_LE;
+const BASIC = HAS_BASIC;
+const BASIC_HW = HAS_BASIC_HW;
+
 // Scratch of the action walk: the walk is synchronous, so module-level scratch is never shared.
 const counters = new Float64Array(4);
 let found = 0;
@@ -52,7 +63,7 @@ const HAS_STATS = 4;
 const statsReader: Custom = {
   read(b, p, n) {
     counters.fill(0);
-    found = readCountersAt(b, p, p + n, counters) | HAS_STATS;
+    found = countersAt(b, p, p + n, counters) | HAS_STATS;
     return undefined;
   },
 };
@@ -74,20 +85,20 @@ const actionsReader: Custom = {
     const end = p + n;
     let best = -1;
     for (let o = p; o + 4 <= end; ) {
-      const len = tlvLen(b, o, end);
+      const len = tlv(b, o, end);
       found = 0;
-      readAttrs(b, o + 4, o + len, ACTION_PICK, top, top);
+      walk(b, o + 4, o + len, ACTION_PICK, top, top);
       v.actions++;
       if (found) {
         // As rollupStats: stats without BASIC count as 0 packets; the first of equals wins.
-        const packets = found & HAS_BASIC ? counters[1]! : 0;
+        const packets = found & BASIC ? counters[1]! : 0;
         if (packets > best) {
           best = packets;
           v.hasStats = true;
-          v.bytes = found & HAS_BASIC ? counters[0]! : 0;
+          v.bytes = found & BASIC ? counters[0]! : 0;
           v.packets = packets;
-          v.hwBytes = found & HAS_BASIC_HW ? counters[2]! : 0;
-          v.hwPackets = found & HAS_BASIC_HW ? counters[3]! : 0;
+          v.hwBytes = found & BASIC_HW ? counters[2]! : 0;
+          v.hwPackets = found & BASIC_HW ? counters[3]! : 0;
         }
       }
       o += (len + 3) & ~3;
@@ -107,12 +118,12 @@ export function readFilterView(b: Buffer, v: FilterView): FilterView {
   const end = b.length;
   if (end < TCMSG_LEN) throw new NetlinkMalformedError(`short tcmsg (${end} B)`);
   // struct tcmsg in place, as decodeFilterMessage reads it.
-  v.ifindex = hu32(b, 4);
-  v.handle = hu32(b, 8);
-  v.parent = hu32(b, 12);
-  const info = hu32(b, 16);
+  v.ifindex = u32(b, 4);
+  v.handle = u32(b, 8);
+  v.parent = u32(b, 12);
+  const info = u32(b, 16);
   v.prio = info >>> 16;
-  v.protocol = HOST_LE ? (b[16]! << 8) | b[17]! : info & 0xffff;
+  v.protocol = LE ? (b[16]! << 8) | b[17]! : info & 0xffff;
   v.chain = 0;
   v.kind = '';
   v.flags = 0;
@@ -123,9 +134,9 @@ export function readFilterView(b: Buffer, v: FilterView): FilterView {
   v.bytes = v.packets = v.hwBytes = v.hwPackets = 0;
   v.optAt = -1;
   const t = v as unknown as Target;
-  readAttrs(b, TCMSG_LEN, end, HEAD_PICK, t, t);
+  walk(b, TCMSG_LEN, end, HEAD_PICK, t, t);
   if (!v.kind) throw new NetlinkMalformedError('filter message without TCA_KIND');
-  if (v.kind === 'flower' && v.optAt >= 0) readAttrs(b, v.optAt + 4, v.optAt + hu16(b, v.optAt), FLOWER_PICK, t, t);
+  if (v.kind === 'flower' && v.optAt >= 0) walk(b, v.optAt + 4, v.optAt + u16(b, v.optAt), FLOWER_PICK, t, t);
   return v;
 }
 
