@@ -60,8 +60,8 @@ import {
   type TcFilter,
 } from '../../dpu-agent/src/tc/index.ts';
 import { decodeFilterMessage, encodeFilterMessage } from '../../dpu-agent/src/tc/filter.ts';
-import { visitViews, type FilterView } from '../../dpu-agent/src/tc/index.ts';
-import { encodeMessage, parseMessages, NLMSG_DONE, NLM_F_MULTI } from '../../dpu-agent/src/netlink/nl.ts';
+import { TCA_CLS_FLAGS_NOT_IN_HW, visitViews, type FilterView } from '../../dpu-agent/src/tc/index.ts';
+import { encodeMessage, hu32, parseMessages, NLMSG_DONE, NLM_F_MULTI } from '../../dpu-agent/src/netlink/nl.ts';
 import { RTM_NEWTFILTER } from '../../dpu-agent/src/tc/tcmsg.ts';
 import { compareWithTcJson } from '../../dpu-agent/src/tc/testdata/tcjson.ts';
 
@@ -446,13 +446,37 @@ async function guest(n: number, runs: number): Promise<number> {
     out(`both see: ours ${oursOnce.length}, tc ${tcFilters.length} filters (${(tcOnce.length - tcFilters.length)} per-prio heads in tc's JSON)`);
     if (oursOnce.length !== n || tcFilters.length !== n) throw new Error(`filter counts differ: installed ${n}, ours ${oursOnce.length}, tc ${tcFilters.length}`);
     spotCheck(oursOnce, tcFilters, want);
+    collectorCheck(await scanOnce(tc, ifindex, true), oursOnce, tcFilters);
 
     // Rounds, interleaved; the order alternates so neither side always runs on a warm cache.
     const ours: number[] = [];
     const base: number[] = [];
     const tcProc: number[] = [];
     const parse: number[] = [];
+    // The floors and the collector's path, same rounds, their order rotating per round.
+    const floorFull: number[] = [];
+    const floorTerse: number[] = [];
+    const coll: number[] = [];
+    const viewFull: number[] = [];
+    const parts: Array<[string, number[], () => Promise<number>]> = [
+      ['floor (full dump, no decode)', floorFull, () => rawDump(tc, ifindex, false)],
+      ['floor (terse dump, no decode)', floorTerse, () => rawDump(tc, ifindex, true)],
+      ['collector (terse + view)', coll, async () => (await scanOnce(tc, ifindex, true)).length],
+      ['view over the full dump', viewFull, async () => (await scanOnce(tc, ifindex, false)).length],
+    ];
     for (let i = 0; i < runs + 1; i++) {
+      const line: string[] = [];
+      for (let k = 0; k < parts.length; k++) {
+        const [label, into, run] = parts[(i + k) % parts.length]!;
+        collect();
+        const t = performance.now();
+        const seen = await run();
+        const dt = performance.now() - t;
+        if (seen !== n) throw new Error(`round ${i}: ${label} saw ${seen}`);
+        line.push(`${label} ${dt.toFixed(0)} ms`);
+        if (i > 0) into.push(dt);
+      }
+      out(`round ${i}: ${line.join(', ')}`);
       const runOurs = async (): Promise<number> => {
         collect();
         const t = performance.now();
@@ -518,6 +542,11 @@ async function guest(n: number, runs: number): Promise<number> {
     out(`baseline: tc -s -j filter show + JSON.parse p50 ${baseMs.toFixed(0)} ms (tc process p50 ${median(tcProc).toFixed(0)} ms, JSON.parse p50 ${median(parse).toFixed(0)} ms)`);
     out(`(a full GC ran before each timed part${(globalThis as { gc?: unknown }).gc ? '' : ' — NOT here: node lacks --expose-gc'})`);
     out(`ratio baseline/ours: ${(baseMs / oursMs).toFixed(2)}× (goal ≥ 10×). Under qemu TCG (no KVM) every instruction is emulated, ours and tc's alike: absolute times are 10-30× a real host's.`);
+    const floorMs = median(floorTerse);
+    const collMs = median(coll);
+    const fullFloorMs = median(floorFull);
+    out(`floor: kernel dump + recv, no decode, p50 ${fullFloorMs.toFixed(0)} ms full, ${floorMs.toFixed(0)} ms terse`);
+    out(`collector path (terse dump + view) p50 ${collMs.toFixed(0)} ms = ${(collMs / floorMs).toFixed(2)}× its floor (goal ≤ 1.5×); full dump + full decode ${(oursMs / fullFloorMs).toFixed(2)}× its floor; view over the full dump p50 ${median(viewFull).toFixed(0)} ms = ${(median(viewFull) / fullFloorMs).toFixed(2)}×`);
     out(
       `@@result ${JSON.stringify({
         bench: 'tc-dump',
@@ -534,6 +563,13 @@ async function guest(n: number, runs: number): Promise<number> {
         tc_process_ms: ms(median(tcProc)),
         json_parse_ms: ms(median(parse)),
         install_s: Number(installS.toFixed(1)),
+        floor_ms: ms(floorMs),
+        collector_ms: ms(collMs),
+        ratio_to_floor: Number((collMs / floorMs).toFixed(3)),
+        full_floor_ms: ms(fullFloorMs),
+        full_ratio_to_floor: Number((oursMs / fullFloorMs).toFixed(3)),
+        view_full_ms: ms(median(viewFull)),
+        view_full_ratio_to_floor: Number((median(viewFull) / fullFloorMs).toFixed(3)),
         note: 'qemu TCG: absolute times ~10-30x a real host; ratio = baseline/ours',
       })}`,
     );
@@ -542,6 +578,50 @@ async function guest(n: number, runs: number): Promise<number> {
     tc.close();
     await sh('ip', 'link', 'del', DEV);
   }
+}
+
+/** The dump alone: request, every datagram received and split into messages, nothing decoded. Returns the filters (heads left out). */
+async function rawDump(tc: Tc, ifindex: number, terseDump: boolean): Promise<number> {
+  const msgs = await tc.nl.dump((seq) => encodeDumpRequest(ifindex, TC_PARENT_INGRESS, seq, { terse: terseDump }), 'bench floor');
+  let n = 0;
+  for (const m of msgs) if (m.hdr.type === RTM_NEWTFILTER && hu32(m.body, 8) !== 0) n++; // tcm_handle ≠ 0
+  return n;
+}
+
+interface Seen {
+  id: string;
+  flags: number;
+  cookie: string | undefined;
+  actions: number;
+  packets: number;
+}
+
+/** The collector's read of one dump: what the view saw per filter (kept here for the checks; the collector keeps none). */
+async function scanOnce(tc: Tc, ifindex: number, terseDump: boolean): Promise<Seen[]> {
+  const got: Seen[] = [];
+  await tc.scanFilters(ifindex, TC_PARENT_INGRESS, { terse: terseDump }, (v) => {
+    got.push({ id: `${v.chain}/${v.prio}/${v.handle}`, flags: v.flags, cookie: v.cookie, actions: v.actions, packets: v.packets });
+  });
+  return got;
+}
+
+/** The terse dump through the view against the full decode and tc -s -j, on every filter: in/not in hw, first cookie, action count. */
+function collectorCheck(view: Seen[], full: FlowerFilter[], tcFilters: Array<Record<string, any>>): void {
+  if (view.length !== full.length) throw new Error(`collector path saw ${view.length}, full decode ${full.length}`);
+  const fullBy = new Map(full.map((f) => [`${f.chain ?? 0}/${f.prio}/${f.handle}`, f]));
+  const tcBy = new Map(tcFilters.map((e) => [`${e['chain'] ?? 0}/${e['pref']}/${e['options']['handle']}`, e]));
+  for (const v of view) {
+    const f = fullBy.get(v.id);
+    const e = tcBy.get(v.id);
+    if (!f || !e) throw new Error(`${v.id}: in the terse view only`);
+    const cookie = f.actions.find((a) => a.cookie !== undefined)?.cookie;
+    const tcCookie = (e['options']['actions'] as Array<Record<string, any>>).find((a) => a['cookie'] !== undefined)?.['cookie'];
+    const notInHw = (v.flags & TCA_CLS_FLAGS_NOT_IN_HW) !== 0;
+    if (v.cookie !== cookie || v.cookie !== tcCookie) throw new Error(`${v.id}: cookie ${v.cookie}, full ${cookie}, tc ${tcCookie}`);
+    if (notInHw !== !!f.flags?.notInHw || notInHw !== !!e['options']['not_in_hw']) throw new Error(`${v.id}: not_in_hw differs`);
+    if (v.actions !== f.actions.length || v.packets !== (f.stats?.total.packets ?? 0)) throw new Error(`${v.id}: actions/packets differ`);
+  }
+  out(`collector check: the terse dump through the view agrees with the full decode and tc -s -j on all ${view.length} filters (cookie, not_in_hw, action count, packets)`);
 }
 
 async function tcShow(): Promise<Array<Record<string, any>>> {
