@@ -245,9 +245,10 @@ export class Tc {
    * One dump of a hook read through the partial decode (view.ts): `visit` gets
    * each filter (per-prio heads with handle 0 left out; any classifier, options
    * read for flower only) in ONE FilterView, refilled per filter — copy what you
-   * keep. Resolves with the number visited. Same dump and retry as dumpAnyFilters.
+   * keep; the message rides along for a caller that decodes some in full.
+   * Resolves with the number visited. Same dump and retry as dumpAnyFilters.
    */
-  async scanFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean }, visit: (v: FilterView) => void): Promise<number> {
+  async scanFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean }, visit: ViewVisitor): Promise<number> {
     const msgs = await this.call('filter dump', ifindex, () =>
       dumpRetrying(this.nl, (seq) => encodeDumpRequest(ifindex, parent, seq, o), 'filter dump'),
     );
@@ -286,14 +287,17 @@ function qdiscRequest(type: number, extraFlags: number, ifindex: number, kind: s
   return encodeMessage({ type, flags: NLM_F_REQUEST | NLM_F_ACK | extraFlags, seq }, w.toBuffer());
 }
 
+/** Gets each filter's view (reused: copy what you keep) and the message it was read from (for a full decode of the few that need one). */
+export type ViewVisitor = (v: FilterView, m: NlMessage) => void;
+
 /** readFilterView over the RTM_NEWTFILTER messages of a dump, one reused view; heads (handle 0) skipped. */
-export function visitViews(msgs: readonly NlMessage[], visit: (v: FilterView) => void): number {
+export function visitViews(msgs: readonly NlMessage[], visit: ViewVisitor): number {
   const v = new FilterView();
   let n = 0;
   for (const m of msgs) {
     if (m.hdr.type !== RTM_NEWTFILTER) continue;
     if (readFilterView(m.body, v).handle === 0) continue;
-    visit(v);
+    visit(v, m);
     n++;
   }
   return n;
