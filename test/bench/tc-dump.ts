@@ -218,12 +218,12 @@ function splitAll(grams: Buffer[]): number {
   return n;
 }
 
-/** The collector's path over the datagrams: messages + partial view per filter (the view's counters summed, as the collector reads them). */
+/** The collector's path over the datagrams: messages + partial view per filter, cookies unread (the view's counters summed, as the collector reads them). */
 function viewAll(grams: Buffer[]): number {
   let n = 0;
   let sum = 0;
   const visit = (v: FilterView): void => void (sum += v.packets + v.hwPackets);
-  for (const g of grams) n += visitViews(parseMessages(g), visit);
+  for (const g of grams) n += visitViews(parseMessages(g), visit, { cookie: false });
   return sum >= 0 ? n : -1;
 }
 
@@ -592,7 +592,7 @@ async function rawDump(tc: Tc, ifindex: number, terseDump: boolean): Promise<num
 async function scanCount(tc: Tc, ifindex: number, terseDump: boolean): Promise<number> {
   let inHw = 0;
   let packets = 0;
-  const n = await tc.scanFilters(ifindex, TC_PARENT_INGRESS, { terse: terseDump }, (v) => {
+  const n = await tc.scanFilters(ifindex, TC_PARENT_INGRESS, { terse: terseDump, cookie: false }, (v) => {
     if (v.flags & TCA_CLS_FLAGS_NOT_IN_HW) inHw++;
     packets += v.packets + v.hwPackets;
   });

@@ -3,7 +3,7 @@
 // not_in_hw in echoes and dumps, whole-prio deletes). For unit tests and the
 // scrape bench only; the real kernel is exercised in the kernel lane.
 import { TcError } from '../../dpu-agent/src/errors.ts';
-import type { FilterId, ViewVisitor, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../../dpu-agent/src/tc/index.ts';
+import type { FilterId, ScanOptions, ViewVisitor, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../../dpu-agent/src/tc/index.ts';
 import { RTM_NEWTFILTER, TC_H_CLSACT, TC_H_INGRESS_QDISC_HANDLE, TC_PARENT_EGRESS, decodeFilterMessage, encodeFilterMessage, isFlower, visitViews } from '../../dpu-agent/src/tc/index.ts';
 import { type NlMessage, NLM_F_MULTI, parseMessages } from '../../dpu-agent/src/netlink/nl.ts';
 import type { TcApi } from '../../dpu-agent/src/offload/tc-api.ts';
@@ -158,7 +158,7 @@ export class FakeTc implements TcApi {
   }
 
   /** The real partial decode over the dump's bytes: the reply datagrams, or this fake's filters encoded as the kernel would. */
-  async scanFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean }, visit: ViewVisitor): Promise<number> {
+  async scanFilters(ifindex: number, parent: number, o: ScanOptions, visit: ViewVisitor): Promise<number> {
     let msgs: NlMessage[];
     if (this.o.replies) {
       this.enter('filter dump', ifindex);
@@ -168,7 +168,7 @@ export class FakeTc implements TcApi {
     } else {
       msgs = (await this.dumpAnyFilters(ifindex, parent, o)).flatMap((f) => parseMessages(encodeFilterMessage(f, { flags: NLM_F_MULTI, seq: 1 })));
     }
-    return visitViews(msgs, visit);
+    return visitViews(msgs, visit, o);
   }
 
   private replyMessages(ifindex: number, parent: number): NlMessage[] {

@@ -81,7 +81,7 @@ const zero = (): Totals => ({ hwPackets: 0, hwBytes: 0, swPackets: 0, swBytes: 0
  * quarantine.ts isQuarantineFilter also checks on a full decode).
  */
 const isQuarantineView = (v: FilterView): boolean =>
-  v.prio === QUARANTINE_PRIO && v.handle === QUARANTINE_HANDLE && v.protocol === ETH_P_ALL && v.parent === TC_PARENT_INGRESS && v.chain === 0 && v.actions === 1 && v.cookie === QUARANTINE_COOKIE;
+  v.prio === QUARANTINE_PRIO && v.handle === QUARANTINE_HANDLE && v.protocol === ETH_P_ALL && v.parent === TC_PARENT_INGRESS && v.chain === 0 && v.actions === 1 && v.cookieHex() === QUARANTINE_COOKIE;
 
 /** Growth of one counter between two readings: a drop means a new filter (counts from 0). Pure. */
 export const growth = (prev: number | undefined, cur: number): number => (prev === undefined || cur < prev ? cur : cur - prev);
@@ -158,8 +158,8 @@ export class OffloadCollector {
           cur.push(v.chain, v.prio, v.protocol, v.handle, hwP, hwB, swP, swB);
         };
         try {
-          // same as: tc -s filter show dev X ingress (terse: action stats and flags, no keys)
-          await this.opts.tc.scanFilters(d.ifindex, TC_PARENT_INGRESS, { terse: true }, visit);
+          // same as: tc -s filter show dev X ingress (terse: action stats and flags, no keys); cookies unread (no metric uses them)
+          await this.opts.tc.scanFilters(d.ifindex, TC_PARENT_INGRESS, { terse: true, cookie: false }, visit);
         } catch (err) {
           // A device whose dump failed keeps its filters' last readings (no double count when it comes back).
           this.log.debug({ err, device: d.name }, 'TC dump failed (no ingress qdisc?)');

@@ -248,11 +248,11 @@ export class Tc {
    * keep; the message rides along for a caller that decodes some in full.
    * Resolves with the number visited. Same dump and retry as dumpAnyFilters.
    */
-  async scanFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean }, visit: ViewVisitor): Promise<number> {
+  async scanFilters(ifindex: number, parent: number, o: ScanOptions, visit: ViewVisitor): Promise<number> {
     const msgs = await this.call('filter dump', ifindex, () =>
       dumpRetrying(this.nl, (seq) => encodeDumpRequest(ifindex, parent, seq, o), 'filter dump'),
     );
-    return visitViews(msgs, visit);
+    return visitViews(msgs, visit, o);
   }
 
   /**
@@ -287,12 +287,20 @@ function qdiscRequest(type: number, extraFlags: number, ifindex: number, kind: s
   return encodeMessage({ type, flags: NLM_F_REQUEST | NLM_F_ACK | extraFlags, seq }, w.toBuffer());
 }
 
+/** A dump's options (dumpAnyFilters') and what the view reads: `cookie: false` leaves the action cookies unread. */
+export interface ScanOptions {
+  chain?: number;
+  terse?: boolean;
+  cookie?: boolean;
+}
+
 /** Gets each filter's view (reused: copy what you keep) and the message it was read from (for a full decode of the few that need one). */
 export type ViewVisitor = (v: FilterView, m: NlMessage) => void;
 
 /** readFilterView over the RTM_NEWTFILTER messages of a dump, one reused view; heads (handle 0) skipped. */
-export function visitViews(msgs: readonly NlMessage[], visit: ViewVisitor): number {
+export function visitViews(msgs: readonly NlMessage[], visit: ViewVisitor, o: { cookie?: boolean } = {}): number {
   const v = new FilterView();
+  v.wantCookie = o.cookie ?? true;
   let n = 0;
   for (const m of msgs) {
     if (m.hdr.type !== RTM_NEWTFILTER) continue;

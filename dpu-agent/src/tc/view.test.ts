@@ -129,3 +129,16 @@ t.test('against tc -s -j filter show (recorded with the dumps)', async (t) => {
     t.equal(n, tcJson.length, `${name}: every filter of tc's output compared`);
   }
 });
+
+t.test('wantCookie off: no cookie string made, cookieHex() still finds it', async (t) => {
+  const f = synthesize(1)[0]!;
+  const m = parseMessages(encodeFilterMessage(f, { flags: NLM_F_MULTI, seq: 1 }))[0]!;
+  const v = new FilterView();
+  v.wantCookie = false;
+  readFilterView(m.body, v);
+  t.equal(v.cookie, undefined);
+  t.equal(v.cookieHex(), f.actions[0]!.cookie);
+  const { cookie: _c, ...rest } = fromView(v);
+  const { cookie: _w, ...want } = fromFull(decodeFilterMessage(m));
+  t.same(rest, want, 'the rest as with cookies');
+});

@@ -32,8 +32,14 @@ export class FilterView {
   inHwCount = -1;
   /** Entries in the action list. */
   actions = 0;
-  /** The first action cookie in list order, hex; undefined when no action has one. */
+  /** The first action cookie in list order, hex; undefined when no action has one (or `wantCookie` is off). */
   cookie: string | undefined = undefined;
+  /** Set by the caller: make `cookie` (a string per filter); off, only its place is noted (cookieHex()). */
+  wantCookie = true;
+  /** The body read last and where its first cookie sits (-1: none): valid during the visit only. */
+  body: Buffer = EMPTY;
+  cookieAt = -1;
+  cookieLen = 0;
   /** Some action had TCA_ACT_STATS; the counters below are the busiest one's (BASIC = sw + hw). */
   hasStats = false;
   bytes = 0;
@@ -42,7 +48,15 @@ export class FilterView {
   hwPackets = 0;
   /** Offset of TCA_OPTIONS in the body, -1 when absent (internal to the walk). */
   optAt = -1;
+
+  /** The first cookie, hex, whether or not `wantCookie` made it already (during the visit). */
+  cookieHex(): string | undefined {
+    if (this.cookie !== undefined || this.cookieAt < 0) return this.cookie;
+    return this.body.toString('hex', this.cookieAt, this.cookieAt + this.cookieLen);
+  }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 // Bound once: under tsx (CommonJS output) every read of an imported binding is a
 // getter call (one per re-export hop), a measurable share of a hot decode loop.
@@ -71,7 +85,10 @@ const statsReader: Custom = {
 const firstCookie: Custom = {
   read(b, p, n, _type, _out, top) {
     const v = top as unknown as FilterView;
-    if (v.cookie === undefined) v.cookie = b.toString('hex', p, p + n);
+    if (v.cookieAt >= 0) return undefined;
+    v.cookieAt = p;
+    v.cookieLen = n;
+    if (v.wantCookie) v.cookie = b.toString('hex', p, p + n);
     return undefined;
   },
 };
@@ -130,6 +147,8 @@ export function readFilterView(b: Buffer, v: FilterView): FilterView {
   v.inHwCount = -1;
   v.actions = 0;
   v.cookie = undefined;
+  v.body = b;
+  v.cookieAt = -1;
   v.hasStats = false;
   v.bytes = v.packets = v.hwBytes = v.hwPackets = 0;
   v.optAt = -1;
