@@ -163,13 +163,22 @@ export class FakeTc implements TcApi {
     if (this.o.replies) {
       this.enter('filter dump', ifindex);
       this.dumps++;
-      await new Promise((r) => setImmediate(r));
+      await this.socketTurn();
       msgs = this.replyMessages(ifindex, parent);
     } else {
       msgs = (await this.dumpAnyFilters(ifindex, parent, o)).flatMap((f) => parseMessages(encodeFilterMessage(f, { flags: NLM_F_MULTI, seq: 1 })));
     }
     return visitViews(msgs, visit, o);
   }
+
+  /** Reply datagrams come as a socket delivers them: one dump after another, each in its own event-loop turn (netlink/socket.ts). */
+  private socketTurn(): Promise<void> {
+    const turn = this.queue.then(() => new Promise<void>((r) => setImmediate(r)));
+    this.queue = turn;
+    return turn;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
 
   private replyMessages(ifindex: number, parent: number): NlMessage[] {
     return (this.o.replies?.(ifindex, parent) ?? []).flatMap((g) => parseMessages(g)).filter((m) => m.hdr.type === RTM_NEWTFILTER);
