@@ -236,6 +236,20 @@ function decodeAll(grams: Buffer[]): TcFilter[] {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ms = (x: number): number => Number(x.toFixed(2));
 
+/** The floor figures of both modes: collector path vs the terse floor, full decode and the view vs the full-dump floor. */
+function floorFigures(floorMs: number, collMs: number, fullFloorMs: number, fullMs: number, viewFullMs: number): Record<string, number> {
+  const r = (a: number, b: number): number => Number((a / b).toFixed(3));
+  return {
+    floor_ms: ms(floorMs),
+    collector_ms: ms(collMs),
+    ratio_to_floor: r(collMs, floorMs),
+    full_floor_ms: ms(fullFloorMs),
+    full_ratio_to_floor: r(fullMs, fullFloorMs),
+    view_full_ms: ms(viewFullMs),
+    view_full_ratio_to_floor: r(viewFullMs, fullFloorMs),
+  };
+}
+
 export async function main(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -324,12 +338,7 @@ async function fixtures(n: number, runs: number): Promise<number> {
       baseline_ms: ms(baseMs),
       ratio: Number((baseMs / oursMs).toFixed(3)),
       baseline: 'JSON.parse only',
-      floor_ms: ms(floorMs),
-      collector_ms: ms(collMs),
-      ratio_to_floor: Number((collMs / floorMs).toFixed(3)),
-      full_floor_ms: ms(fullFloorMs),
-      full_ratio_to_floor: Number((oursMs / fullFloorMs).toFixed(3)),
-      view_full_ms: ms(median(viewFull)),
+      ...floorFigures(floorMs, collMs, fullFloorMs, oursMs, median(viewFull)),
       floor: 'message split of the same bytes, no kernel',
     }),
   );
@@ -563,13 +572,7 @@ async function guest(n: number, runs: number): Promise<number> {
         tc_process_ms: ms(median(tcProc)),
         json_parse_ms: ms(median(parse)),
         install_s: Number(installS.toFixed(1)),
-        floor_ms: ms(floorMs),
-        collector_ms: ms(collMs),
-        ratio_to_floor: Number((collMs / floorMs).toFixed(3)),
-        full_floor_ms: ms(fullFloorMs),
-        full_ratio_to_floor: Number((oursMs / fullFloorMs).toFixed(3)),
-        view_full_ms: ms(median(viewFull)),
-        view_full_ratio_to_floor: Number((median(viewFull) / fullFloorMs).toFixed(3)),
+        ...floorFigures(floorMs, collMs, fullFloorMs, oursMs, median(viewFull)),
         note: 'qemu TCG: absolute times ~10-30x a real host; ratio = baseline/ours',
       })}`,
     );
