@@ -37,9 +37,11 @@ function gc(): void {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
 }
+/** JS heap + ArrayBuffer backing stores (the collector's typed arrays live there), after a full GC. */
 const heapMiB = (): number => {
   gc();
-  return process.memoryUsage().heapUsed / 1048576;
+  const m = process.memoryUsage();
+  return (m.heapUsed + m.arrayBuffers) / 1048576;
 };
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 
@@ -105,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
   out(`scrape: ${nReps} representors, ${nFilters} filters, ${(dumpBytes / 1048576).toFixed(1)} MiB of terse dump replies decoded per full refresh`);
 
   const cached = await measure('cached (5 s, scrape every 1 s)', nReps, nFilters, byDev, 5000, false, scrapes);
-  out(`full refresh (${nReps} dumps + view decode + aggregate), 5 on their own after the scrapes: p50 ${cached.refreshP50.toFixed(1)} ms, max ${cached.refreshMax.toFixed(1)} ms; process RSS ${cached.rssMiB.toFixed(0)} MiB (the synthesized dump bytes included), heap kept by the collector + metrics between scrapes ${cached.retainedMiB.toFixed(1)} MiB`);
+  out(`full refresh (${nReps} dumps + view decode + aggregate), 5 on their own after the scrapes: p50 ${cached.refreshP50.toFixed(1)} ms, max ${cached.refreshMax.toFixed(1)} ms; process RSS ${cached.rssMiB.toFixed(0)} MiB (the synthesized dump bytes included), heap + array buffers kept by the collector + metrics between scrapes ${cached.retainedMiB.toFixed(1)} MiB`);
   const naive = await measure('naive (dump + aggregate every scrape)', nReps, nFilters, byDev, 0, true, Math.min(scrapes, nFilters > 10000 ? 30 : 60));
   out(
     JSON.stringify({
