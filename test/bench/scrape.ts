@@ -1,6 +1,6 @@
 // scrape bench: GET /metrics (the agent's management listener, over HTTP) with 1,000
 // representors and 10,000 (or --filters 100000) flower filters behind the offload collector.
-//   npm run bench -- scrape [--reps 1000] [--filters 10000] [--scrapes 500]
+//   npm run bench -- scrape [--reps 1000] [--filters 10000] [--scrapes 500] [--audit]
 // Ends with one JSON line {"bench":"scrape",…}; goal p99 < 10 ms.
 //
 // Source: a FakeTc whose every dump DECODES netlink reply bytes with our decoder —
@@ -11,6 +11,10 @@
 // Reported besides the latencies: the full refresh time (p50 and max over the
 // refreshes of the run) and the process's RSS and heap after the run (the collector
 // keeps typed arrays per device, no object per filter).
+// --audit: also three TC audit passes over the same filters as full dumps (what the
+// audit reads), every UFID known to OVS: pass time and the heap's peak over the
+// pass (sampled every 5 ms) — the audit reads through the view and decodes in
+// full only devices with a filter that is not plainly OVS's.
 // Scrapes come one after another on a simulated clock that advances 1 s per scrape
 // (Prometheus at 1 s, the cache at 5 s): a stale scrape kicks a refresh that runs
 // in the background, interleaved with the next scrapes. The fake's dumps run one
@@ -28,6 +32,9 @@ import { createMetrics } from '../../dpu-agent/src/metrics/metrics.ts';
 import { MetricsServer } from '../../dpu-agent/src/metrics/server.ts';
 import { OffloadCollector } from '../../dpu-agent/src/offload/collector.ts';
 import { FakeTc } from '../helpers/fake-tc.ts';
+import { TcAudit } from '../../dpu-agent/src/offload/tc-audit.ts';
+import type { TcQuarantine } from '../../dpu-agent/src/offload/quarantine.ts';
+import { TC_PARENT_INGRESS } from '../../dpu-agent/src/tc/index.ts';
 import { synthesize, terse, toDatagrams } from './tc-dump.ts';
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
@@ -92,8 +99,34 @@ async function measure(label: string, nReps: number, nFilters: number, byDev: Ma
   return { ...res, refreshP50: pct(alone, 50), refreshMax: Math.max(...alone), refreshesSeen: refreshMs.length, rssMiB: mem.rss / 1048576, retainedMiB, keep: c };
 }
 
+/** Three audit passes over `nReps` leased representors whose full dumps are `byDev`; every UFID is OVS's. */
+async function auditPasses(nReps: number, byDev: Map<number, Buffer[]>, ufids: Set<string>): Promise<{ passMs: number[]; peakMiB: number }> {
+  const tc = new FakeTc({ replies: (ifindex, parent) => (parent === TC_PARENT_INGRESS ? (byDev.get(ifindex) ?? []) : []) });
+  for (let d = 0; d < nReps; d++) tc.qdiscs.set(100 + d, 'ingress');
+  const names = Array.from({ length: nReps }, (_, i) => `pf0vf${i}`);
+  const quarantine = { quarantined: () => new Map<string, number>(), lifted: () => names, mode: 'flower' } as unknown as TcQuarantine;
+  const ovs = { tcUfids: async () => ufids, offloadedFlows: async () => 0, offloadStats: async () => '' };
+  const ifindexOf = async (n: string): Promise<number> => 100 + Number(n.slice('pf0vf'.length));
+  const audit = new TcAudit({ tc, quarantine, uplinks: [], repair: false, intervalMs: 1e9, confirmMs: 0, logger: silentLogger(), ovs, ifindexOf });
+  const passMs: number[] = [];
+  audit.on('pass', (r) => {
+    if (r.findings !== 0) throw new Error(`audit: ${r.findings} findings, want none`);
+    passMs.push(r.ms);
+  });
+  gc();
+  const base = process.memoryUsage().heapUsed;
+  let peak = base;
+  const sampler = setInterval(() => void (peak = Math.max(peak, process.memoryUsage().heapUsed)), 5);
+  try {
+    for (let i = 0; i < 3; i++) await audit.schedule();
+  } finally {
+    clearInterval(sampler);
+  }
+  return { passMs, peakMiB: (peak - base) / 1048576 };
+}
+
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { reps: { type: 'string', default: '1000' }, filters: { type: 'string', default: '10000' }, scrapes: { type: 'string', default: '500' } } });
+  const { values } = parseArgs({ args, options: { reps: { type: 'string', default: '1000' }, filters: { type: 'string', default: '10000' }, scrapes: { type: 'string', default: '500' }, audit: { type: 'boolean', default: false } } });
   const nReps = Number(values.reps);
   const nFilters = Number(values.filters);
   const scrapes = Number(values.scrapes);
@@ -109,6 +142,22 @@ export async function main(args: string[]): Promise<number> {
   const cached = await measure('cached (5 s, scrape every 1 s)', nReps, nFilters, byDev, 5000, false, scrapes);
   out(`full refresh (${nReps} dumps + view decode + aggregate), 5 on their own after the scrapes: p50 ${cached.refreshP50.toFixed(1)} ms, max ${cached.refreshMax.toFixed(1)} ms; process RSS ${cached.rssMiB.toFixed(0)} MiB (the synthesized dump bytes included), heap + array buffers kept by the collector + metrics between scrapes ${cached.retainedMiB.toFixed(1)} MiB`);
   const naive = await measure('naive (dump + aggregate every scrape)', nReps, nFilters, byDev, 0, true, Math.min(scrapes, nFilters > 10000 ? 30 : 60));
+  let auditFig: Record<string, number> = {};
+  if (values.audit) {
+    byDev.clear();
+    const ufids = new Set<string>();
+    const full = Array.from({ length: nReps }, () => [] as ReturnType<typeof synthesize>);
+    synthesize(nFilters).forEach((f, i) => {
+      full[i % nReps]!.push({ ...f, ifindex: 100 + (i % nReps) });
+      for (const a of f.actions) if (a.cookie) ufids.add(a.cookie);
+    });
+    const fullByDev = new Map<number, Buffer[]>();
+    for (let d = 0; d < nReps; d++) fullByDev.set(100 + d, toDatagrams(full[d]!));
+    full.length = 0;
+    const a = await auditPasses(nReps, fullByDev, ufids);
+    out(`TC audit, ${nFilters} filters over ${nReps} representors (full dumps, all UFIDs known): passes ${a.passMs.map((x) => x.toFixed(0)).join(' / ')} ms; heap peak over the passes +${a.peakMiB.toFixed(1)} MiB`);
+    auditFig = { audit_pass_ms: Number(pct(a.passMs, 50).toFixed(1)), audit_heap_peak_mib: Number(a.peakMiB.toFixed(1)) };
+  }
   out(
     JSON.stringify({
       bench: 'scrape',
@@ -125,6 +174,7 @@ export async function main(args: string[]): Promise<number> {
       dump_bytes_mib: Number((dumpBytes / 1048576).toFixed(1)),
       speedup_p99: Number((naive.p99_ms / cached.p99_ms).toFixed(1)),
       goal_p99_ms: 10,
+      ...auditFig,
       source: 'fake Tc decoding synthesized terse dump bytes per dump',
     }),
   );
