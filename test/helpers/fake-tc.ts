@@ -3,8 +3,9 @@
 // not_in_hw in echoes and dumps, whole-prio deletes). For unit tests and the
 // scrape bench only; the real kernel is exercised in the kernel lane.
 import { TcError } from '../../dpu-agent/src/errors.ts';
-import type { FilterId, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../../dpu-agent/src/tc/index.ts';
-import { TC_H_CLSACT, TC_H_INGRESS_QDISC_HANDLE, TC_PARENT_EGRESS, isFlower } from '../../dpu-agent/src/tc/index.ts';
+import type { FilterId, ScanOptions, ViewVisitor, FlowerFilter, OtherFilter, Qdisc, TcFilter } from '../../dpu-agent/src/tc/index.ts';
+import { RTM_NEWTFILTER, TC_H_CLSACT, TC_H_INGRESS_QDISC_HANDLE, TC_PARENT_EGRESS, decodeFilterMessage, encodeFilterMessage, isFlower, visitViews } from '../../dpu-agent/src/tc/index.ts';
+import { type NlMessage, NLM_F_MULTI, parseMessages } from '../../dpu-agent/src/netlink/nl.ts';
 import type { TcApi } from '../../dpu-agent/src/offload/tc-api.ts';
 
 const ERRNO: Record<string, number> = { ENOENT: 2, EEXIST: 17, EINVAL: 22, EOPNOTSUPP: 95, ENODEV: 19 };
@@ -21,6 +22,11 @@ export interface FakeTcOptions {
    * to the event loop (setImmediate) as a real socket read does.
    */
   readonly dumpSource?: (ifindex: number, parent: number) => TcFilter[];
+  /**
+   * Where dumps come from as kernel reply datagrams (the scrape bench): every dump
+   * decodes them, fully (dumpAnyFilters) or through the partial view (scanFilters).
+   */
+  readonly replies?: (ifindex: number, parent: number) => readonly Buffer[];
 }
 
 export class FakeTc implements TcApi {
@@ -131,6 +137,15 @@ export class FakeTc implements TcApi {
     this.dumps++;
     if (parent === TC_PARENT_EGRESS && this.qdiscs.get(ifindex) !== 'clsact') throw err('filter dump', ifindex, 'EINVAL');
     const keep = (f: TcFilter): boolean => f.parent === parent && (o.chain === undefined || (f.chain ?? 0) === o.chain);
+    if (this.o.replies) {
+      await new Promise((r) => setImmediate(r));
+      const out: TcFilter[] = [];
+      for (const m of this.replyMessages(ifindex, parent)) {
+        const f = decodeFilterMessage(m);
+        if (f.handle !== 0 && keep(f)) out.push(f);
+      }
+      return out;
+    }
     if (this.o.dumpSource) {
       await new Promise((r) => setImmediate(r));
       return this.o.dumpSource(ifindex, parent).filter(keep);
@@ -140,6 +155,33 @@ export class FakeTc implements TcApi {
 
   async dumpFilters(ifindex: number, parent: number, o: { chain?: number; terse?: boolean } = {}): Promise<FlowerFilter[]> {
     return (await this.dumpAnyFilters(ifindex, parent, o)).filter(isFlower);
+  }
+
+  /** The real partial decode over the dump's bytes: the reply datagrams, or this fake's filters encoded as the kernel would. */
+  async scanFilters(ifindex: number, parent: number, o: ScanOptions, visit: ViewVisitor): Promise<number> {
+    let msgs: NlMessage[];
+    if (this.o.replies) {
+      this.enter('filter dump', ifindex);
+      this.dumps++;
+      await this.socketTurn();
+      msgs = this.replyMessages(ifindex, parent);
+    } else {
+      msgs = (await this.dumpAnyFilters(ifindex, parent, o)).flatMap((f) => parseMessages(encodeFilterMessage(f, { flags: NLM_F_MULTI, seq: 1 })));
+    }
+    return visitViews(msgs, visit, o);
+  }
+
+  /** Reply datagrams come as a socket delivers them: one dump after another, each in its own event-loop turn (netlink/socket.ts). */
+  private socketTurn(): Promise<void> {
+    const turn = this.queue.then(() => new Promise<void>((r) => setImmediate(r)));
+    this.queue = turn;
+    return turn;
+  }
+
+  private queue: Promise<void> = Promise.resolve();
+
+  private replyMessages(ifindex: number, parent: number): NlMessage[] {
+    return (this.o.replies?.(ifindex, parent) ?? []).flatMap((g) => parseMessages(g)).filter((m) => m.hdr.type === RTM_NEWTFILTER);
   }
 
   /** Test helper: the stored filters of one device. */

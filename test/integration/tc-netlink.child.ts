@@ -39,6 +39,10 @@ async function main(): Promise<Record<string, unknown>> {
     r['dump'] = all.map((f) => ({ kind: f.kind, prio: f.prio, protocol: f.protocol, handle: f.handle, chain: f.chain ?? 0, ifindex: f.ifindex, parent: f.parent }));
     r['dumpChain5'] = (await tc.dumpAnyFilters(ifindex, TC_PARENT_INGRESS, { chain: 5 })).map((f) => ({ prio: f.prio, chain: f.chain }));
     r['flowerOnly'] = (await tc.dumpFilters(ifindex, TC_PARENT_INGRESS)).length;
+    // The partial view (tc/view.ts) of the same hook: the same filters, where and what kind.
+    const scan: unknown[] = [];
+    await tc.scanFilters(ifindex, TC_PARENT_INGRESS, {}, (v) => scan.push({ kind: v.kind, prio: v.prio, protocol: v.protocol, handle: v.handle, chain: v.chain, ifindex: v.ifindex, parent: v.parent }));
+    r['scan'] = scan;
     r['cliFilters'] = tcj('filter', 'show', 'dev', dev, 'ingress');
     r['cliFiltersChain5'] = tcj('filter', 'show', 'dev', dev, 'ingress', 'chain', '5');
     const leaf = all.find((f) => f.prio === 3 && (f.handle & 0xfff) !== 0);

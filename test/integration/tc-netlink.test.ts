@@ -54,6 +54,7 @@ t.test('tc over rtnetlink in a netns', { skip: (!root || !hasIp) && 'needs root 
   t.ok(r.dumpChain5.length > 0 && r.dumpChain5.every((f: any) => f.prio === 7 && f.chain === 5), 'TCA_CHAIN picks one chain');
   t.equal(r.dumpChain5.length, (r.cliFiltersChain5 as any[]).filter((f) => f.options?.fh !== undefined).length);
   t.equal(r.flowerOnly, 0, 'dumpFilters keeps flower only');
+  t.same(r.scan, r.dump, 'scanFilters (the partial view) sees the same filters as the full decode');
 
   t.equal(r.get, 'u32', 'get by handle');
   t.equal(r.del1, true, 'delete');

@@ -47,10 +47,17 @@ export interface Custom {
   write?(w: AttrWriter, type: number, v: never): void;
 }
 
-type Codec = Scalar | Custom;
+export type Codec = Scalar | Custom;
 /** [field, attribute id, codec] or, with `true`, a field of the second target (`top`). */
 export type FieldSpec = readonly [field: string, id: number, codec: Codec, top?: boolean];
 export type Target = { unknown?: RawAttr[] } & Record<string, unknown>;
+
+// Bound once: under tsx (CommonJS output) every read of an imported binding is a
+// getter call (one per re-export hop), a measurable share of a hot decode loop.
+const u16 = hu16;
+const u32 = hu32;
+const u64 = hu64;
+const TYPE_MASK = NLA_TYPE_MASK;
 
 const C_NONE = 0;
 const C_SKIP = 1;
@@ -101,10 +108,23 @@ export function attrTable(spec: readonly FieldSpec[], o: { keepUnknown?: boolean
   return { spec, code, field, custom, keepUnknown: o.keepUnknown ?? true };
 }
 
+/**
+ * The same table, reading only the fields in `keep` (a caller's subset, e.g. the
+ * offload collector's): every other id of the table becomes `skip` — one length
+ * jump, a nest included, nothing read inside it — and unknown ids are dropped.
+ * `readers` swaps a kept field's codec, e.g. a nest's reader for one that reads
+ * that nest through a subset table in turn. Decode only: the result writes nothing.
+ */
+export function pickTable(t: AttrTable, keep: readonly string[], readers: Readonly<Record<string, Codec>> = {}): AttrTable {
+  for (const f of keep) if (!t.spec.some((s) => s[0] === f)) throw new Error(`pickTable: no field ${f} in the table`);
+  const spec = t.spec.map(([f, id, c, top]): FieldSpec => (f !== '' && keep.includes(f) ? [f, id, readers[f] ?? c, top] : [f, id, 'skip', top]));
+  return { ...attrTable(spec, { keepUnknown: false }), spec: [] };
+}
+
 /** Payload length of the TLV at `o` after checking it fits in `end` (for list walks). */
 export function tlvLen(b: Buffer, o: number, end: number): number {
-  const len = hu16(b, o);
-  if (len < 4 || o + len > end) throw overrun(hu16(b, o + 2), len, o, end);
+  const len = u16(b, o);
+  if (len < 4 || o + len > end) throw overrun(u16(b, o + 2), len, o, end);
   return len;
 }
 
@@ -117,8 +137,8 @@ export function readAttrs(b: Buffer, start: number, end: number, t: AttrTable, o
   const code = t.code;
   const max = code.length;
   for (let o = start; o + 4 <= end; ) {
-    const len = hu16(b, o);
-    const type = hu16(b, o + 2) & NLA_TYPE_MASK;
+    const len = u16(b, o);
+    const type = u16(b, o + 2) & TYPE_MASK;
     if (len < 4 || o + len > end) throw overrun(type, len, o, end);
     const c = type < max ? code[type]! : C_NONE;
     if (c === C_NONE) {
@@ -163,13 +183,13 @@ function scalarAt(b: Buffer, p: number, n: number, c: number, type: number): unk
       return b[p]!;
     case C_U16:
       needLen(n, 2, 'u16', type);
-      return hu16(b, p);
+      return u16(b, p);
     case C_U32:
       needLen(n, 4, 'u32', type);
-      return hu32(b, p);
+      return u32(b, p);
     case C_U64:
       needLen(n, 8, 'u64', type);
-      return hu64(b, p);
+      return u64(b, p);
     case C_FLAG:
       return true;
     case C_BOOL8:

@@ -116,8 +116,8 @@ t.test('cache: at most one dump per interval, single-flight, stale served while 
   tc.filters.set(10, [flow(10, 1, 5, 5)]);
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
-  const dump = tc.dumpFilters.bind(tc);
-  tc.dumpFilters = async (...a) => {
+  const dump = tc.scanFilters.bind(tc);
+  tc.scanFilters = async (...a) => {
     await gate;
     return dump(...a);
   };
@@ -151,4 +151,34 @@ t.test('real kernel terse dumps (recorded in the lane from OVS): flags and count
   t.ok(s.delta.swPackets > 0, 'and the action counters');
   const fullSw = full.reduce((n, f) => n + ('stats' in f && f.stats ? f.stats.sw.packets : 0), 0);
   t.equal(s.delta.swPackets, fullSw, 'same counters as the full dump');
+});
+
+t.test('readings: a filter finds its previous reading whatever came, went or moved in between', async (t) => {
+  const { Readings } = await import('./readings.ts');
+  const r = new Readings(1); // grows past its capacity
+  for (let h = 1; h <= 10; h++) r.push(0, 2, ETH_P_IP, h, h, h * 10, 0, 0);
+  t.equal(r.n, 10);
+  t.equal(r.find(0, 2, ETH_P_IP, 1), 0, 'in order: at the cursor');
+  t.equal(r.find(0, 2, ETH_P_IP, 2), 1);
+  t.equal(r.find(0, 2, ETH_P_IP, 99), -1, 'new filter');
+  t.equal(r.find(0, 2, ETH_P_IP, 5), 4, 'two went away: found by the index');
+  t.equal(r.find(0, 2, ETH_P_IP, 6), 5, 'then at the cursor again');
+  t.equal(r.find(0, 2, ETH_P_IP, 3), 2, 'moved back');
+  t.equal(r.find(1, 2, ETH_P_IP, 4), -1, 'same handle, other chain');
+  t.equal(r.find(0, 3, ETH_P_IP, 4), -1, 'same handle, other prio');
+  t.equal(r.get(9, 1), 100);
+});
+
+t.test('counters: filters added in the middle and removed, over many devices: growth only', async (t) => {
+  const now = { t: 0 };
+  const { tc, metrics, c } = setup(now);
+  const list = (handles: number[], bump: number) => handles.map((h) => flow(10, h, h + bump, 2 * h + bump));
+  tc.filters.set(10, list([1, 2, 3, 4], 0));
+  await c.refresh();
+  const hw0 = (await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }))!;
+  t.equal(hw0, 1 + 2 + 3 + 4);
+  tc.filters.set(10, list([1, 5, 3, 4], 1)); // 2 gone, 5 new (counts whole), the rest grow by 1
+  await c.refresh();
+  t.equal(await value(metrics, 'dpu_tc_packets_total', { path: 'hw' }), hw0 + 3 + 6);
+  t.equal(await value(metrics, 'dpu_tc_flows', { state: 'in_hw' }), 4);
 });

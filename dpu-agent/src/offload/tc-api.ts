@@ -7,7 +7,7 @@ import type { Tc } from '../tc/index.ts';
 
 export type TcApi = Pick<
   Tc,
-  'ensureClsact' | 'replaceFilter' | 'replaceOtherFilter' | 'deleteFilter' | 'deleteFilterPrio' | 'dumpAnyFilters' | 'dumpFilters' | 'dumpQdiscs'
+  'ensureClsact' | 'replaceFilter' | 'replaceOtherFilter' | 'deleteFilter' | 'deleteFilterPrio' | 'dumpAnyFilters' | 'dumpFilters' | 'dumpQdiscs' | 'scanFilters'
 >;
 
 /** Netdev name → ifindex, undefined when there is no such device (in the agent's netns). */

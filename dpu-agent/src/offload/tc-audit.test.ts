@@ -157,3 +157,31 @@ t.test('ovs-view parsing (pure)', async (t) => {
   t.equal(countFlows(text), 2);
   t.equal(countFlows(''), 0);
 });
+
+t.test('ovsOnlyUfid (pure): what the partial view clears without a full decode', async (t) => {
+  const { ovsOnlyUfid } = await import('./tc-audit.ts');
+  const { FilterView } = await import('../tc/index.ts');
+  const v = Object.assign(new FilterView(), { kind: 'flower', prio: 2, handle: 5, protocol: ETH_P_IP, cookie: UFID, actions: 1 });
+  t.equal(ovsOnlyUfid(v), UFID);
+  t.equal(ovsOnlyUfid(Object.assign(new FilterView(), v, { cookie: 'abcd' })), undefined, 'not a 16-byte UFID');
+  t.equal(ovsOnlyUfid(Object.assign(new FilterView(), v, { cookie: undefined })), undefined, 'no cookie');
+  t.equal(ovsOnlyUfid(Object.assign(new FilterView(), v, { kind: 'u32' })), undefined, 'another classifier');
+  t.equal(ovsOnlyUfid(Object.assign(new FilterView(), v, { prio: 1, handle: 1, protocol: ETH_P_ALL })), undefined, "the quarantine filter's place");
+});
+
+t.test('scale path: many OVS flows cleared by the view; an unknown UFID among them still found (device re-read in full)', async (t) => {
+  const known = new Set<string>();
+  const ovs: OvsView = { tcUfids: async () => known, offloadedFlows: async () => 0, offloadStats: async () => '' };
+  const { tc, audit, drift } = await setup({ repair: false, ovs });
+  for (let i = 0; i < 50; i++) {
+    const u = i.toString(16).padStart(32, '0');
+    known.add(u);
+    tc.inject(ovsFilter(11, u));
+    tc.inject(ovsFilter(2, u, 3));
+  }
+  t.same(await audit.schedule(), [], 'OVS flows with known UFIDs: nothing');
+  tc.inject(ovsFilter(2, 'ff'.repeat(16), 4));
+  const found = await audit.schedule();
+  t.match(found, [{ kind: 'foreign-tc-filter', device: { name: 'p0' }, summary: { why: /unknown to ovs-vswitchd/, prio: 4 } }]);
+  t.equal(drift.length, 1);
+});

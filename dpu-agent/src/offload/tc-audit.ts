@@ -10,15 +10,25 @@
 // reported in alert-only mode: reconcile.repairDrift=false), logged with what they
 // are, and counted in dpu_policy_drift_total{kind}.
 //
+// Scale (100,000 filters over 1,000 representors): a pass first reads every device
+// through the partial view (tc/view.ts: id, kind, first cookie — no key, no
+// action options). A device whose filters can all only be OVS flows (flower, a
+// 16-byte UFID as first cookie, not the quarantine filter's id) keeps just those
+// UFIDs until ovs-vswitchd's list is in; any other device has the same dump
+// decoded in full and goes through auditDevice, as does a device with a UFID
+// OVS does not list (re-read then). No filter object outlives its device's turn
+// but those of findings.
+//
 // When: every intervalMs over all devices, and on RTNLGRP_TC notifications over the
 // devices they name (debounced). A candidate is re-read after confirmMs before it
 // is acted on, so a short-lived filter (OVS's feature probes at port start-up,
 // one being replaced) is not taken for an intruder.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import { type TcFilter, TC_PARENT_EGRESS, TC_PARENT_INGRESS, formatHandle, isFlower } from '../tc/index.ts';
+import { type FilterView, type TcFilter, ETH_P_ALL, TC_PARENT_EGRESS, TC_PARENT_INGRESS, decodeFilterMessage, formatHandle, isFlower } from '../tc/index.ts';
+import type { NlMessage } from '../netlink/nl.ts';
 import type { OvsView } from './ovs-view.ts';
-import { type TcQuarantine, filterActions, isQuarantineFilter } from './quarantine.ts';
+import { QUARANTINE_HANDLE, QUARANTINE_PRIO, type TcQuarantine, filterActions, isQuarantineFilter } from './quarantine.ts';
 import { sysfsIfindex, type IfindexResolver, type TcApi } from './tc-api.ts';
 import type { TcEvents } from './tc-events.ts';
 
@@ -111,6 +121,25 @@ export async function listDevices(q: Pick<TcQuarantine, 'quarantined' | 'lifted'
     if (ifindex !== undefined) out.push({ name, ifindex, role: 'uplink' });
   }
   return out;
+}
+
+/**
+ * Whether the view alone shows a filter that classify() can only call an OVS
+ * flow once its UFID is known: flower, its first cookie a 16-byte UFID (so the
+ * UFID classify picks), not at the quarantine filter's place. Anything else
+ * goes to the full decode. Pure.
+ */
+export function ovsOnlyUfid(v: FilterView): string | undefined {
+  if (v.kind !== 'flower' || v.cookie === undefined || v.cookie.length !== OVS_COOKIE_HEX) return undefined;
+  if (v.prio === QUARANTINE_PRIO && v.handle === QUARANTINE_HANDLE && v.protocol === ETH_P_ALL) return undefined;
+  return v.cookie;
+}
+
+/** A device after the first read: the UFIDs of its OVS-only filters, and the full decode of the rest when there was any. */
+interface Glance {
+  ufids: string[];
+  full: TcFilter[] | undefined;
+  filters: number;
 }
 
 export const filterKey = (f: TcFilter): string => `${f.ifindex}/${f.parent}/${f.chain ?? 0}/${f.prio}/${f.protocol}/${f.kind}/${f.handle}`;
@@ -212,6 +241,33 @@ export class TcAudit extends EventEmitter {
     return out;
   }
 
+  /**
+   * One device, both hooks, through the partial view; the dump's messages are
+   * decoded in full only when some filter is not OVS-only (ovsOnlyUfid) or the
+   * device is quarantined (auditDevice looks for our filter there).
+   */
+  private async glance(dev: AuditDevice, qdiscKind: string | undefined): Promise<Glance> {
+    const g: Glance = { ufids: [], full: undefined, filters: 0 };
+    if (!qdiscKind) return g;
+    let msgs: NlMessage[] = [];
+    let needFull = dev.role === 'quarantined';
+    const visit = (v: FilterView, m: NlMessage): void => {
+      g.filters++;
+      msgs.push(m);
+      const ufid = ovsOnlyUfid(v);
+      if (ufid === undefined) needFull = true;
+      else if (!needFull) g.ufids.push(ufid);
+    };
+    await this.opts.tc.scanFilters(dev.ifindex, TC_PARENT_INGRESS, {}, visit);
+    if (qdiscKind === 'clsact') await this.opts.tc.scanFilters(dev.ifindex, TC_PARENT_EGRESS, {}, visit);
+    if (needFull) {
+      g.full = msgs.map(decodeFilterMessage);
+      g.ufids = [];
+    }
+    msgs = [];
+    return g;
+  }
+
   private async pass(only?: ReadonlySet<number>): Promise<Finding[]> {
     const t0 = performance.now();
     this.passes++;
@@ -219,13 +275,13 @@ export class TcAudit extends EventEmitter {
     if (devices.length === 0) return [];
     const qdiscs = new Map<number, string>();
     for (const q of await this.opts.tc.dumpQdiscs()) if (q.parent === 0xfffffff1) qdiscs.set(q.ifindex, q.kind);
-    const snapshot = new Map<number, TcFilter[]>();
+    const glances = new Map<number, Glance>();
     let nFilters = 0;
     for (const d of devices) {
       try {
-        const fs = await this.dumpDevice(d, qdiscs.get(d.ifindex));
-        snapshot.set(d.ifindex, fs);
-        nFilters += fs.length;
+        const g = await this.glance(d, qdiscs.get(d.ifindex));
+        glances.set(d.ifindex, g);
+        nFilters += g.filters;
       } catch (err) {
         this.log.warn({ err, device: d.name }, 'TC dump failed; device skipped this pass');
       }
@@ -235,8 +291,21 @@ export class TcAudit extends EventEmitter {
     const quarantineActive = this.opts.quarantine.mode === 'flower' || this.opts.quarantine.mode === 'matchall';
     let findings: Finding[] = [];
     for (const d of devices) {
-      const fs = snapshot.get(d.ifindex);
-      if (fs) findings.push(...auditDevice(d, fs, { ...(ufids ? { ovsUfids: ufids } : {}), quarantineActive }));
+      const g = glances.get(d.ifindex);
+      if (!g) continue;
+      glances.delete(d.ifindex);
+      let fs = g.full;
+      if (!fs) {
+        // OVS-only filters: no finding unless OVS does not list a UFID; then the device is read again in full.
+        if (!ufids || g.ufids.every((u) => ufids.has(u))) continue;
+        try {
+          fs = await this.dumpDevice(d, qdiscs.get(d.ifindex));
+        } catch (err) {
+          this.log.warn({ err, device: d.name }, 'TC dump failed; device skipped this pass');
+          continue;
+        }
+      }
+      findings.push(...auditDevice(d, fs, { ...(ufids ? { ovsUfids: ufids } : {}), quarantineActive }));
     }
     // Forget findings that are gone, so a re-added filter is seen again.
     const now = new Set(findings.map(findingKey));

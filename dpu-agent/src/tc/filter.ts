@@ -216,7 +216,8 @@ function isFlowerKind(b: Buffer, p: number, n: number): boolean {
 
 const kindCodec: Custom = { read: (b, p, n) => (isFlowerKind(b, p, n) ? 'flower' : stringAt(b, p, n)) };
 const optionsAt: Custom = { read: (_b, p) => p - 4 };
-const HEAD = attrTable([
+/** The top-level attributes of a filter message (exported for the partial decode, view.ts). */
+export const FILTER_HEAD = attrTable([
   ['kind', TCA_KIND, kindCodec],
   ['chain', TCA_CHAIN, 'u32'],
   ['optAt', TCA_OPTIONS, optionsAt],
@@ -236,7 +237,7 @@ export function decodeFilterMessage(msg: NlMessage): TcFilter {
   const prio = info >>> 16;
   const protocol = HOST_LE ? (b[16]! << 8) | b[17]! : info & 0xffff; // __be16 in the low half (tcmInfo)
   const h: Head = { kind: '', optAt: -1 };
-  readAttrs(b, TCMSG_LEN, end, HEAD, h as unknown as Target, h as unknown as Target);
+  readAttrs(b, TCMSG_LEN, end, FILTER_HEAD, h as unknown as Target, h as unknown as Target);
   const { kind, chain, hwOffload, unknown } = h;
   const optOff = h.optAt >= 0 ? h.optAt + 4 : -1;
   const optEnd = h.optAt >= 0 ? h.optAt + hu16(b, h.optAt) : 0;

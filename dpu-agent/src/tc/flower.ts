@@ -284,7 +284,7 @@ const flags: Custom = {
 };
 
 /** Key fields into the FlowerKey, the rest of TCA_OPTIONS (`top`) into FlowerOptions. */
-const FLOWER = attrTable([
+export const FLOWER = attrTable([
   ...FIELDS,
   ['encOpts', TCA_FLOWER_KEY_ENC_OPTS, encOpts],
   ['encOptsMask', TCA_FLOWER_KEY_ENC_OPTS_MASK, encOpts],

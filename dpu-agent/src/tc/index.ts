@@ -6,3 +6,4 @@ export * from './actions/index.ts';
 export * from './stats.ts';
 export * from './encopts.ts';
 export * from './tcmsg.ts';
+export * from './view.ts';

@@ -10,6 +10,13 @@
 import { type AttrWriter, type NlAttr, type RawAttr, NLA_TYPE_MASK, attrBuf, attrLen, attrOff, hu16, hu32, hu64, needLen, overrun, rawAttrAt, writeU32, writeU64 } from '../netlink/nl.ts';
 import { NetlinkMalformedError } from '../errors.ts';
 
+// Bound once: under tsx (CommonJS output) every read of an imported binding is a
+// getter call (one per re-export hop), a measurable share of a hot decode loop.
+const u16 = hu16;
+const u32 = hu32;
+const u64 = hu64;
+const TYPE_MASK = NLA_TYPE_MASK;
+
 export const TCA_STATS_BASIC = 1;
 export const TCA_STATS_RATE_EST = 2;
 export const TCA_STATS_QUEUE = 3;
@@ -148,6 +155,44 @@ export function decodeStatsAt(b: Buffer, start: number, end: number): ActionStat
     o += (len + 3) & ~3;
   }
   return s;
+}
+
+/** Which of BASIC / BASIC_HW readCountersAt found (bits). */
+export const HAS_BASIC = 1;
+export const HAS_BASIC_HW = 2;
+
+/**
+ * Only the counters of a TCA_ACT_STATS nest at `b[start, end)`, into `c` =
+ * [basic bytes, basic packets, basic_hw bytes, basic_hw packets], without an
+ * object: the same reading as decodeStatsAt (PKT64 amends the BASIC/BASIC_HW
+ * right before it; anything else in between breaks that link). Returns which of
+ * the two it found (HAS_BASIC | HAS_BASIC_HW); absent ones are left as they were.
+ */
+export function readCountersAt(b: Buffer, start: number, end: number, c: Float64Array): number {
+  let found = 0;
+  let last = -1; // index in `c` of the packets PKT64 would amend
+  for (let o = start; o + 4 <= end; ) {
+    const len = u16(b, o);
+    const type = u16(b, o + 2) & TYPE_MASK;
+    if (len < 4 || o + len > end) throw overrun(type, len, o, end);
+    const p = o + 4;
+    const n = len - 4;
+    if (type === TCA_STATS_BASIC || type === TCA_STATS_BASIC_HW) {
+      if (n < 12) throw new NetlinkMalformedError(`gnet_stats_basic of ${n} B`);
+      const i = type === TCA_STATS_BASIC ? 0 : 2;
+      c[i] = u64(b, p);
+      c[i + 1] = u32(b, p + 8);
+      found |= type === TCA_STATS_BASIC ? HAS_BASIC : HAS_BASIC_HW;
+      last = i + 1;
+    } else if (type === TCA_STATS_PKT64) {
+      if (last >= 0) {
+        needLen(n, 8, 'u64', type);
+        c[last] = u64(b, p);
+      }
+    } else if (type !== TCA_STATS_PAD) last = -1;
+    o += (len + 3) & ~3;
+  }
+  return found;
 }
 
 /** Total, hardware and software counters of one action (sw = total − hw, floored at 0: hw lags). */

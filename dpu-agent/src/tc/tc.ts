@@ -14,6 +14,7 @@ import {
   isFlower,
 } from './filter.ts';
 import { checkFlowerKey } from './flower.ts';
+import { FilterView, readFilterView } from './view.ts';
 import {
   AttrWriter,
   type NlMessage,
@@ -241,6 +242,20 @@ export class Tc {
   }
 
   /**
+   * One dump of a hook read through the partial decode (view.ts): `visit` gets
+   * each filter (per-prio heads with handle 0 left out; any classifier, options
+   * read for flower only) in ONE FilterView, refilled per filter — copy what you
+   * keep; the message rides along for a caller that decodes some in full.
+   * Resolves with the number visited. Same dump and retry as dumpAnyFilters.
+   */
+  async scanFilters(ifindex: number, parent: number, o: ScanOptions, visit: ViewVisitor): Promise<number> {
+    const msgs = await this.call('filter dump', ifindex, () =>
+      dumpRetrying(this.nl, (seq) => encodeDumpRequest(ifindex, parent, seq, o), 'filter dump'),
+    );
+    return visitViews(msgs, visit, o);
+  }
+
+  /**
    * Whether a delete/get error means "no such filter": ENOENT (no such
    * prio/protocol or handle), or EINVAL when the chain itself is gone ("Cannot find
    * specified filter chain", cls_api.c) — EINVAL is checked against a dump.
@@ -270,6 +285,30 @@ function qdiscRequest(type: number, extraFlags: number, ifindex: number, kind: s
   w.string(TCA_KIND, kind);
   if (type === RTM_NEWQDISC) w.nest(TCA_OPTIONS, () => {});
   return encodeMessage({ type, flags: NLM_F_REQUEST | NLM_F_ACK | extraFlags, seq }, w.toBuffer());
+}
+
+/** A dump's options (dumpAnyFilters') and what the view reads: `cookie: false` leaves the action cookies unread. */
+export interface ScanOptions {
+  chain?: number;
+  terse?: boolean;
+  cookie?: boolean;
+}
+
+/** Gets each filter's view (reused: copy what you keep) and the message it was read from (for a full decode of the few that need one). */
+export type ViewVisitor = (v: FilterView, m: NlMessage) => void;
+
+/** readFilterView over the RTM_NEWTFILTER messages of a dump, one reused view; heads (handle 0) skipped. */
+export function visitViews(msgs: readonly NlMessage[], visit: ViewVisitor, o: { cookie?: boolean } = {}): number {
+  const v = new FilterView();
+  v.wantCookie = o.cookie ?? true;
+  let n = 0;
+  for (const m of msgs) {
+    if (m.hdr.type !== RTM_NEWTFILTER) continue;
+    if (readFilterView(m.body, v).handle === 0) continue;
+    visit(v, m);
+    n++;
+  }
+  return n;
 }
 
 export function decodeQdisc(m: NlMessage): Qdisc {

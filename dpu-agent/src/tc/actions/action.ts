@@ -89,7 +89,7 @@ const options: Custom = {
 };
 
 // In wire order: encodeAction writes KIND and OPTIONS itself, then the rest of this table.
-const ACTION: AttrTable = attrTable([
+export const ACTION: AttrTable = attrTable([
   ['kind', TCA_ACT_KIND, 'skip'],
   ['', TCA_ACT_OPTIONS, options],
   ['actIndex', TCA_ACT_INDEX, 'u32'],
