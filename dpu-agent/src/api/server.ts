@@ -90,6 +90,8 @@ export class HostApiServer {
   private readonly log: Logger;
   private readonly shutdown = new AbortController();
   private readonly peerConnections = new Map<string, number>();
+  /** Each connection's peer, judged once: its certificate and the (frozen) rule do not change while it lives. */
+  private readonly peers = new WeakMap<TLSSocket, Peer | undefined>();
   private readonly sessions: SessionGuard;
   private readonly expiry: CertExpiry;
   private readonly unaccepted: UnacceptedLeases | undefined;
@@ -298,7 +300,15 @@ export class HostApiServer {
   }
 
   private peerOf(raw: Http2ServerRequest): Peer | undefined {
-    return peerFromSocket(raw.stream?.session?.socket as TLSSocket | undefined, this.opts.config.peer);
+    const sock = raw.stream?.session?.socket as TLSSocket | undefined;
+    return sock === undefined ? undefined : this.judge(sock);
+  }
+
+  private judge(sock: TLSSocket): Peer | undefined {
+    if (this.peers.has(sock)) return this.peers.get(sock);
+    const peer = peerFromSocket(sock, this.opts.config.peer);
+    this.peers.set(sock, peer);
+    return peer;
   }
 
   private onSecureConnection(sock: TLSSocket): void {
@@ -307,7 +317,7 @@ export class HostApiServer {
       sock.destroy();
       return;
     }
-    const peer = peerFromSocket(sock, this.opts.config.peer);
+    const peer = this.judge(sock);
     if (peer === undefined || peer.name === undefined) return; // refused per call with bad-peer-identity
     if (peer.accepted) this.expiry.peer(peer.name, peer.presented.serial, peer.presented.notAfter);
     else this.log.warn({ presented: peer.presented, accepts: this.opts.config.peer.identity }, 'connection from a host this DPU does not serve: every call will be refused wrong-host');
